@@ -1,0 +1,211 @@
+"""The connector's settings: every knob is an `AIRMP_` environment variable.
+
+Invalid values stop start-up with one line that names the variable and what is allowed
+(`SettingsError`); secrets are `SecretStr`, so they never reach a log, a repr or an error.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Any
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from config.currencies import is_currency
+
+ENV_PREFIX = "AIRMP_"
+
+# mParticle's S2S `user_identities` keys, as the Events API spells them.
+MPARTICLE_IDENTITY_KEYS: tuple[str, ...] = (
+    "customer_id",
+    "email",
+    "other",
+    *(f"other_id_{n}" for n in range(2, 11)),
+    "mobile_number",
+    "phone_number_2",
+    "phone_number_3",
+    "facebook",
+    "facebook_custom_audience_id",
+    "google",
+    "twitter",
+    "microsoft",
+    "yahoo",
+    "alias",
+)
+_COMPACT_IDENTITY_KEYS = {key.replace("_", ""): key for key in MPARTICLE_IDENTITY_KEYS}
+
+MPARTICLE_PODS = {
+    "us1": "https://s2s.us1.mparticle.com",
+    "us2": "https://s2s.us2.mparticle.com",
+    "eu1": "https://s2s.eu1.mparticle.com",
+    "au1": "https://s2s.au1.mparticle.com",
+}
+
+
+class Environment(StrEnum):
+    production = "production"
+    development = "development"
+
+
+class SecurityProtocol(StrEnum):
+    PLAINTEXT = "PLAINTEXT"
+    SSL = "SSL"
+    SASL_PLAINTEXT = "SASL_PLAINTEXT"
+    SASL_SSL = "SASL_SSL"
+
+
+class SaslMechanism(StrEnum):
+    PLAIN = "PLAIN"
+    SCRAM_SHA_256 = "SCRAM-SHA-256"
+    SCRAM_SHA_512 = "SCRAM-SHA-512"
+
+
+class LogFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+def normalise_identity_key(value: str) -> str:
+    """`customerid`, `Customer_ID`, `otherid2` -> mParticle's underscored key."""
+    compact = value.strip().lower().replace("_", "").replace("-", "")
+    try:
+        return _COMPACT_IDENTITY_KEYS[compact]
+    except KeyError:
+        raise ValueError(
+            "must be an mParticle identity type: " + ", ".join(MPARTICLE_IDENTITY_KEYS)
+        ) from None
+
+
+class Settings(BaseSettings):
+    """All settings; the field name upper-cased with `AIRMP_` before it is the variable."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, case_sensitive=False, extra="ignore", frozen=True
+    )
+
+    # --- Kafka ---------------------------------------------------------------------------
+    kafka_bootstrap_servers: str = Field("127.0.0.1:9092", description="host:port[,host:port]")
+    kafka_security_protocol: SecurityProtocol = SecurityProtocol.PLAINTEXT
+    kafka_sasl_mechanism: SaslMechanism = SaslMechanism.PLAIN
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_ca_file: str | None = None
+    kafka_ssl_cert_file: str | None = None
+    kafka_ssl_key_file: str | None = None
+    app_id: str = Field("airmp", description="Faust app id: prefix of consumer groups")
+    input_topic: str = "air-notifications"
+    records_topic: str = "mparticle-records"
+    dead_letter_topic: str = "air-dead-letters"
+    topic_partitions: int = Field(6, ge=1, le=1000)
+    topic_replication_factor: int = Field(1, ge=1, le=10)
+    store: str = Field("rocksdb://", description="Faust table store: rocksdb:// or memory://")
+    data_dir: str = Field("var/airmp-data", description="where table stores live")
+    web_port: int = Field(6066, ge=0, le=65535)
+
+    # --- Mapping -------------------------------------------------------------------------
+    identity_type: str = Field("CARD", description="AIR identity type that finds the consumer")
+    mparticle_identity_type: str = "other"
+    mparticle_wallet_id_type: str = "customer_id"
+    currency: str = Field("GBP", description="ISO 4217 code of AIR's minor-unit amounts")
+    mparticle_environment: Environment = Environment.development
+    dedup_window_seconds: int = Field(7 * 24 * 3600, ge=0)
+    dedup_max_ids: int = Field(256, ge=0, le=100_000)
+    recent_transactions_max: int = Field(64, ge=0, le=10_000)
+
+    # --- mParticle delivery --------------------------------------------------------------
+    mparticle_api_endpoint: str = Field("us1", description="base URL, or a pod: us1 us2 eu1 au1")
+    mparticle_api_key: SecretStr = SecretStr("")
+    mparticle_api_secret: SecretStr = SecretStr("")
+    sink_linger_seconds: float = Field(1.0, gt=0, le=60)
+    sink_rate_limit: float = Field(270.0, gt=0, description="batches per second")
+    sink_max_in_flight: int = Field(4, ge=1, le=64)
+    sink_timeout_seconds: float = Field(30.0, gt=0)
+    sink_merge_user_batches: bool = True
+    sink_max_backoff_seconds: float = Field(60.0, gt=0)
+
+    # --- Operations ----------------------------------------------------------------------
+    log_format: LogFormat = LogFormat.text
+    log_level: str = "info"
+
+    @field_validator("identity_type")
+    @classmethod
+    def _identity_type(cls, value: str) -> str:
+        value = value.strip().upper()
+        if not re.fullmatch(r"[A-Z][A-Z0-9_]*", value):
+            raise ValueError("must be an AIR identity type such as CARD, CUSTOMER_ID, MOBILE")
+        return value
+
+    @field_validator("mparticle_identity_type", "mparticle_wallet_id_type")
+    @classmethod
+    def _mparticle_identity(cls, value: str) -> str:
+        return normalise_identity_key(value)
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str) -> str:
+        code = value.strip().upper()
+        if not is_currency(code):
+            raise ValueError("must be an ISO 4217 currency code such as USD, GBP, EUR, JPY")
+        return code
+
+    @field_validator("mparticle_api_endpoint")
+    @classmethod
+    def _endpoint(cls, value: str) -> str:
+        value = value.strip()
+        if value.lower() in MPARTICLE_PODS:
+            return MPARTICLE_PODS[value.lower()]
+        if not re.fullmatch(r"https?://[^\s/]+(:\d+)?(/[^\s]*)?", value):
+            raise ValueError("must be a pod (us1, us2, eu1, au1) or a base URL like https://host")
+        return value.rstrip("/")
+
+    @field_validator("kafka_bootstrap_servers")
+    @classmethod
+    def _bootstrap(cls, value: str) -> str:
+        hosts = [h.strip() for h in value.replace("kafka://", "").split(",") if h.strip()]
+        if not hosts or not all(re.fullmatch(r"[^\s:]+:\d{1,5}", h) for h in hosts):
+            raise ValueError("must be host:port, or several separated by commas")
+        return ",".join(hosts)
+
+    @field_validator("store")
+    @classmethod
+    def _store(cls, value: str) -> str:
+        if value not in ("rocksdb://", "memory://"):
+            raise ValueError("must be rocksdb:// or memory://")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value not in ("debug", "info", "warn", "error", "crit"):
+            raise ValueError("must be one of debug, info, warn, error, crit")
+        return value
+
+    @property
+    def kafka_url(self) -> str:
+        """The bootstrap servers as Faust's broker URL list."""
+        return ";".join(f"kafka://{h}" for h in self.kafka_bootstrap_servers.split(","))
+
+
+class SettingsError(Exception):
+    """A setting that cannot be used; the message is one line naming the variable."""
+
+
+def _describe(error: dict[str, Any]) -> str:
+    field = str(error["loc"][0]) if error.get("loc") else "?"
+    variable = ENV_PREFIX + field.upper()
+    message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+    secret = Settings.model_fields.get(field)
+    if secret is not None and secret.annotation in (SecretStr, SecretStr | None):
+        return f"invalid setting {variable}: {message}"
+    return f"invalid setting {variable}={error.get('input')!r}: {message}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the environment (and overrides); raise `SettingsError` with one clear line."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise SettingsError("; ".join(_describe(e) for e in exc.errors())) from None
