@@ -7,6 +7,7 @@ Invalid values stop start-up with one line that names the variable and what is a
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
@@ -118,11 +119,14 @@ class Settings(BaseSettings):
     mparticle_api_endpoint: str = Field("us1", description="base URL, or a pod: us1 us2 eu1 au1")
     mparticle_api_key: SecretStr = SecretStr("")
     mparticle_api_secret: SecretStr = SecretStr("")
+    sink_enabled: bool = Field(True, description="run the sink agent in this worker")
     sink_linger_seconds: float = Field(1.0, gt=0, le=60)
     sink_rate_limit: float = Field(270.0, gt=0, description="batches per second")
     sink_max_in_flight: int = Field(4, ge=1, le=64)
     sink_timeout_seconds: float = Field(30.0, gt=0)
-    sink_merge_user_batches: bool = True
+    # Off by default: a merged batch's id depends on how records were grouped, so after a crash
+    # a re-send may group differently and mParticle could not drop the duplicate.
+    sink_merge_user_batches: bool = False
     sink_max_backoff_seconds: float = Field(60.0, gt=0)
 
     # --- Operations ----------------------------------------------------------------------
@@ -193,7 +197,7 @@ class SettingsError(Exception):
     """A setting that cannot be used; the message is one line naming the variable."""
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _describe(error: Mapping[str, Any]) -> str:
     field = str(error["loc"][0]) if error.get("loc") else "?"
     variable = ENV_PREFIX + field.upper()
     message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")

@@ -1,0 +1,28 @@
+"""The mapping engine: Eagle Eye AIR event notifications -> mParticle S2S batches.
+
+Pure code (no Kafka, HTTP or files). The contract is MAPPING.md; decisions where it is
+silent are in docs/mapping-decisions.md.
+"""
+
+from mappers.options import MappingOptions
+from mappers.process import Outcome, process
+from mappers.reading import DEAD_LETTER_KINDS, DeadLetter, Notification, parse
+from mappers.registry import FAMILIES, REGISTRY, family_of
+from mappers.runner import Mapper
+from mappers.state import PROFILE_ATTRIBUTES, WalletState
+
+__all__ = [
+    "DEAD_LETTER_KINDS",
+    "FAMILIES",
+    "PROFILE_ATTRIBUTES",
+    "REGISTRY",
+    "DeadLetter",
+    "Mapper",
+    "MappingOptions",
+    "Notification",
+    "Outcome",
+    "WalletState",
+    "family_of",
+    "parse",
+    "process",
+]

@@ -52,9 +52,7 @@ def load(schema_dir: str | Path) -> tuple[Draft7Validator, Draft7Validator]:
     base = Path(schema_dir)
     batch = _patch(json.loads((base / BATCH_SCHEMA).read_text()))
     bulk = json.loads((base / BULK_SCHEMA).read_text())
-    registry: Registry = Registry().with_resource(
-        batch["$id"], Resource.from_contents(batch)
-    )
+    registry: Registry = Registry().with_resource(batch["$id"], Resource.from_contents(batch))
     checker = Draft7Validator.FORMAT_CHECKER
     return (
         Draft7Validator(batch, format_checker=checker),

@@ -1,0 +1,50 @@
+# Two commands for a new machine: `make demo` and `make test`. Everything else is detail.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install test unit integration lint typecheck demo bench kafka-fetch clean help
+
+help:
+	@echo "make install   create .venv and install the project with its test tools"
+	@echo "make test      lint, type-check and run every test (starts its own Kafka)"
+	@echo "make demo      run the connector end to end on local Kafka + local mParticle"
+	@echo "make bench     benchmarks (QUICK=1 for a smoke run)"
+
+install: $(STAMP)
+
+# Re-installs only when the dependency pins change; `pip install -e` keeps code live.
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test]'
+	@touch $@
+
+kafka-fetch: install
+	$(BIN)/python scripts/localkafka.py fetch
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+test: lint typecheck kafka-fetch
+	$(BIN)/python -m pytest -ra $(PYTEST_ARGS)
+
+unit: install
+	$(BIN)/python -m pytest -ra -m "not integration" $(PYTEST_ARGS)
+
+integration: kafka-fetch
+	$(BIN)/python -m pytest -ra -m integration $(PYTEST_ARGS)
+
+demo: kafka-fetch
+	$(BIN)/python scripts/demo.py
+
+bench: kafka-fetch
+	$(BIN)/python -m bench $(if $(QUICK),--quick,)
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,133 @@
+"""One event: de-duplicate, update wallet state, map, build the §2 record. Never raises."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from mappers.batch import MAX_USER_ATTRIBUTES, TRANSACTION, Events, Limits, request_id
+from mappers.context import Context
+from mappers.extract import ECOUPON, MissingOperation, account_id, account_of, account_transactions
+from mappers.options import MappingOptions
+from mappers.reading import DeadLetter, Notification
+from mappers.registry import REGISTRY
+from mappers.state import PROFILE_ATTRIBUTES, WalletState
+from mappers.values import event_micros, put
+
+
+@dataclass(slots=True)
+class Outcome:
+    """`state` is the wallet's state to store (None: cleared, or no wallet to store it for)."""
+
+    state: WalletState | None
+    record: dict[str, Any] | None = None
+    dead_letter: DeadLetter | None = None
+    duplicate: bool = False
+    truncated: int = 0
+    counters: dict[str, int] = field(default_factory=dict)
+
+
+def process(
+    notification: Notification | DeadLetter, state: WalletState | None, options: MappingOptions
+) -> Outcome:
+    if isinstance(notification, DeadLetter):
+        return Outcome(state, dead_letter=notification)
+    try:
+        return _process(notification, state, options)
+    except Exception as exc:  # the worker must go on: anything unexpected is a dead letter
+        detail = f"{type(exc).__name__}: {exc}"[:300]
+        return Outcome(state, dead_letter=DeadLetter("invalid_record", detail))
+
+
+def _process(n: Notification, state: WalletState | None, options: MappingOptions) -> Outcome:
+    entry = REGISTRY.get(n.event_name)
+    if n.wallet_id is None:
+        if entry is None:
+            return Outcome(state, counters={f"unmapped:{n.event_name}": 1})
+        return Outcome(state, dead_letter=DeadLetter("no_wallet", _NO_WALLET))
+    if n.event_id is None:
+        return Outcome(
+            state, dead_letter=DeadLetter("invalid_record", "headers.eesEventId is missing")
+        )
+    at = event_micros(n.event_date)
+    if at is None:
+        detail = f"headers.eventDate is not an ISO date: {n.event_date!r}"[:200]
+        return Outcome(state, dead_letter=DeadLetter("invalid_record", detail))
+
+    if (
+        options.dedup
+        and state is not None
+        and state.is_duplicate(n.event_id, options.dedup_window_seconds)
+    ):
+        return Outcome(state, duplicate=True, counters={"duplicate": 1})
+    after = state.copy() if state is not None else WalletState()
+    after.apply(n, at, options)
+    after.remember(n.event_id, at, options.dedup_window_seconds, options.dedup_max_ids)
+    if entry is None:
+        return Outcome(after, counters={f"unmapped:{n.event_name}": 1})
+
+    identity = after.identity(options.identity_type)
+    limits = Limits()
+    c = Context(n, after, options, Events(n.event_id, at // 1000, limits), identity)
+    try:
+        entry[1](c)
+    except MissingOperation as missing:
+        return Outcome(
+            after, dead_letter=DeadLetter("missing_operation", f"{n.event_name}: {missing}")
+        )
+    _coupons_redeemed(c)
+    if not c.events.items:
+        c.count(f"unmapped:{n.event_name}")
+        return Outcome(after, counters=c.counters)
+
+    identities = _user_identities(identity, n.wallet_id, options)
+    if not identities:
+        return Outcome(after, dead_letter=DeadLetter("no_identity", "no identity for the batch"))
+    batch: dict[str, Any] = {"environment": options.environment, "user_identities": identities}
+    if c.leaves_program:
+        batch["deleted_user_attributes"] = list(PROFILE_ATTRIBUTES)
+    elif profile := after.profile():
+        batch["user_attributes"] = limits.attributes(profile, MAX_USER_ATTRIBUTES)
+    batch["events"] = c.events.items
+    batch["source_request_id"] = request_id(n.event_id)
+    record = {
+        "air": {
+            "event_id": n.event_id,
+            "event_name": n.event_name,
+            "event_date": n.event_date,
+            "wallet_id": n.wallet_id,
+        },
+        "batch": batch,
+    }
+    return Outcome(
+        None if c.leaves_program else after,
+        record=record,
+        truncated=limits.truncated,
+        counters=c.counters,
+    )
+
+
+_NO_WALLET = "no walletId in the operations, enrichmentData or request.resource"
+
+
+def _coupons_redeemed(c: Context) -> None:
+    """Any event: one ee_loyalty_coupon_redeemed per ECOUPON account-transaction REDEEM."""
+    for transaction in account_transactions(c.n):
+        account = account_of(transaction)
+        if account.get("type") == ECOUPON and transaction.get("event") == "REDEEM":
+            attributes: dict[str, str] = {}
+            put(attributes, "account_id", account_id(transaction))
+            put(attributes, "campaign_id", account.get("campaignId"))
+            put(attributes, "value", transaction.get("value"))
+            c.events.custom("ee_loyalty_coupon_redeemed", attributes, TRANSACTION)
+
+
+def _user_identities(
+    identity: str | None, wallet_id: str, options: MappingOptions
+) -> dict[str, str]:
+    identities: dict[str, str] = {}
+    if identity:
+        identities[options.mparticle_identity_type] = identity
+    # When both settings name the same key, the consumer's identity wins over the walletId.
+    identities.setdefault(options.mparticle_wallet_id_type, wallet_id)
+    return identities

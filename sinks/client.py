@@ -1,0 +1,295 @@
+"""Deliver mParticle-ready records to the S2S Events API, at least once.
+
+`deliver()` returns only when mParticle accepted every record or it is a dead letter (a
+batch mParticle refuses, or one that can never fit), so a caller that commits offsets
+after it returns never loses a record. Transient failures (429, 5xx, timeouts, dropped
+connections) are retried without a time limit; a re-sent batch is byte-for-byte the same,
+so its source_request_id lets mParticle drop the duplicate when the first send had
+actually landed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Coroutine, Iterable, Sequence
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+from pydantic import SecretStr
+
+from sinks.limits import (
+    BULK_PATH,
+    DEFAULT_RATE_LIMIT,
+    MAX_BATCH_BYTES,
+    MAX_BATCHES_PER_REQUEST,
+    MAX_REQUEST_BYTES,
+)
+from sinks.packer import Request, halves, pack
+from sinks.report import DeadLetter, DeliveryReport, NullObserver, SinkObserver
+from sinks.throttle import PauseGate, RateLimiter
+
+log = logging.getLogger(__name__)
+
+REASON_INVALID_BATCH = "invalid_batch"  # 400 for the batch alone; detail is mParticle's body
+REASON_REQUEST_TOO_LARGE = "request_too_large"  # 413 for a single unmergeable batch
+_DETAIL_CHARS = 4096
+
+
+class DeliveryError(Exception):
+    """A response that retrying cannot fix: stop, ack nothing, tell an operator."""
+
+    def __init__(self, status: int, body: str) -> None:
+        super().__init__(f"mParticle answered {status}: {body[:500]}")
+        self.status = status
+        self.body = body
+
+
+class AuthenticationFailed(DeliveryError):
+    """401/403: the API key or secret is wrong or lacks access. Never retried."""
+
+
+class MParticleSink:
+    """POST batches to {base_url}/v2/bulkevents with pacing, retries and bisection."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | SecretStr,
+        api_secret: str | SecretStr,
+        *,
+        rate_limit: float = DEFAULT_RATE_LIMIT,
+        max_in_flight: int = 4,
+        timeout: float = 30.0,
+        merge_user_batches: bool = True,
+        backoff_base: float = 0.5,
+        max_backoff: float = 60.0,
+        max_batches_per_request: int = MAX_BATCHES_PER_REQUEST,
+        max_request_bytes: int = MAX_REQUEST_BYTES,
+        max_batch_bytes: int = MAX_BATCH_BYTES,
+        observer: SinkObserver | None = None,
+        rng: random.Random | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        key = api_key.get_secret_value() if isinstance(api_key, SecretStr) else api_key
+        secret = api_secret.get_secret_value() if isinstance(api_secret, SecretStr) else api_secret
+        self.base_url = base_url.rstrip("/")
+        self._url = self.base_url + BULK_PATH
+        self._client = httpx.AsyncClient(
+            auth=httpx.BasicAuth(key, secret),  # the only place the secrets live
+            timeout=httpx.Timeout(timeout),
+            limits=httpx.Limits(
+                max_connections=max_in_flight, max_keepalive_connections=max_in_flight
+            ),
+            headers={"Content-Type": "application/json", "User-Agent": "airmp-sink"},
+            transport=transport,
+        )
+        self._limiter = RateLimiter(rate_limit)
+        self._gate = PauseGate()
+        self._in_flight = asyncio.Semaphore(max_in_flight)
+        self._merge = merge_user_batches
+        self._backoff_base = backoff_base
+        self._max_backoff = max_backoff
+        # A request can never need more tokens than the limiter holds.
+        self._max_batches = min(max_batches_per_request, self._limiter.capacity)
+        self._max_request_bytes = max_request_bytes
+        self._max_batch_bytes = max_batch_bytes
+        self._observer: SinkObserver = observer or NullObserver()
+        self._rng = rng or random.Random()
+        self._throttled = 0  # consecutive 429s without Retry-After, for their backoff
+
+    @classmethod
+    def from_settings(cls, settings: Any, **overrides: Any) -> MParticleSink:
+        """Build from `config.settings.Settings`; keyword overrides win."""
+        kwargs: dict[str, Any] = {
+            "rate_limit": settings.sink_rate_limit,
+            "max_in_flight": settings.sink_max_in_flight,
+            "timeout": settings.sink_timeout_seconds,
+            "merge_user_batches": settings.sink_merge_user_batches,
+            "max_backoff": settings.sink_max_backoff_seconds,
+        }
+        kwargs.update(overrides)
+        return cls(
+            settings.mparticle_api_endpoint,
+            settings.mparticle_api_key,
+            settings.mparticle_api_secret,
+            **kwargs,
+        )
+
+    def __repr__(self) -> str:
+        return f"MParticleSink({self.base_url!r})"
+
+    async def __aenter__(self) -> MParticleSink:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    async def deliver(self, records: Sequence[Any]) -> DeliveryReport:
+        """Send records; return when each is accepted or a dead letter.
+
+        Raises `AuthenticationFailed` (401/403) or `DeliveryError` (another status no
+        retry can fix); then nothing is known about any record, so acknowledge none.
+        """
+        report = DeliveryReport(records=len(records))
+        packing = pack(
+            records,
+            merge=self._merge,
+            max_batches=self._max_batches,
+            max_request_bytes=self._max_request_bytes,
+            max_batch_bytes=self._max_batch_bytes,
+        )
+        for rejected in packing.rejected:
+            self._dead(report, records, [rejected.index], rejected.reason, rejected.detail)
+        delivery = _Delivery(records, report)
+        await _run_all(self._send(request, delivery) for request in packing.requests)
+        return report
+
+    async def _send(self, request: Request, delivery: _Delivery) -> None:
+        report = delivery.report
+        failures = 0
+        while True:
+            response = await self._post(request, report)
+            status = response.status_code if isinstance(response, httpx.Response) else 0
+            if 200 <= status < 300:
+                self._throttled = 0
+                report.batches_accepted += len(request.batches)
+                report.accepted += len(request.records)
+                self._observer.accepted(len(request.batches), len(request.records))
+                return
+            if status == 429:
+                assert isinstance(response, httpx.Response)
+                report.rate_limit_waits += 1
+                report.retries += 1
+                self._observer.retry("throttled")
+                delay = _retry_after(response)
+                if delay is None:
+                    self._throttled += 1
+                    delay = self._backoff(self._throttled)
+                log.info("mParticle throttled us: pausing sends for %.2fs", delay)
+                self._gate.pause(delay)
+                continue
+            if status in (401, 403):
+                assert isinstance(response, httpx.Response)
+                raise AuthenticationFailed(status, response.text)
+            if status in (400, 413):
+                assert isinstance(response, httpx.Response)
+                await self._split(request, delivery, status, response.text)
+                return
+            if status and status < 500 and status != 408:
+                assert isinstance(response, httpx.Response)
+                raise DeliveryError(status, response.text)
+            # 5xx, 408, timeout, dropped connection: the same bytes again, later.
+            failures += 1
+            report.retries += 1
+            reason = str(status) if status else str(response)
+            self._observer.retry(reason)
+            delay = self._backoff(failures)
+            log.warning("mParticle send failed (%s); retry %d in %.2fs", reason, failures, delay)
+            await asyncio.sleep(delay)
+
+    async def _split(self, request: Request, delivery: _Delivery, status: int, body: str) -> None:
+        """Bisect a refused request until the refused batches stand alone; send the rest."""
+        parts = halves(request)
+        if parts:
+            delivery.report.splits += 1
+            await _run_all(self._send(part, delivery) for part in parts)
+            return
+        reason = REASON_INVALID_BATCH if status == 400 else REASON_REQUEST_TOO_LARGE
+        log.warning("mParticle refused a batch (%d): %s", status, body[:500])
+        self._dead(delivery.report, delivery.records, request.records, reason, body)
+
+    async def _post(self, request: Request, report: DeliveryReport) -> httpx.Response | str:
+        """One attempt, once the 429 pause, the rate limit and the in-flight cap allow it."""
+        n = len(request.batches)
+        async with self._in_flight:
+            self._observer.waited("throttled", await self._gate.wait())
+            self._observer.waited("rate_limit", await self._limiter.acquire(n))
+            # A 429 may have come back while this send waited for tokens.
+            self._observer.waited("throttled", await self._gate.wait())
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            report.requests += 1
+            report.batches += n
+            outcome: httpx.Response | str
+            try:
+                outcome = await self._client.post(self._url, content=request.body)
+                status = str(outcome.status_code)
+            except httpx.TimeoutException:
+                outcome = status = "timeout"
+            except httpx.TransportError:
+                outcome = status = "connection_error"
+            report.statuses[status] += 1
+            self._observer.request_done(status, loop.time() - started, n)
+            return outcome
+
+    def _backoff(self, attempt: int) -> float:
+        """Exponential backoff with full jitter, capped."""
+        ceiling = min(self._max_backoff, self._backoff_base * 2 ** min(attempt - 1, 32))
+        return self._rng.uniform(0, ceiling)
+
+    def _dead(
+        self,
+        report: DeliveryReport,
+        records: Sequence[Any],
+        indexes: Iterable[int],
+        reason: str,
+        detail: str,
+    ) -> None:
+        indexes = list(indexes)
+        detail = detail[:_DETAIL_CHARS]
+        report.dead_letters.extend(DeadLetter(records[i], reason, detail) for i in indexes)
+        self._observer.dead_letter(reason, len(indexes))
+
+
+class _Delivery:
+    __slots__ = ("records", "report")
+
+    def __init__(self, records: Sequence[Any], report: DeliveryReport) -> None:
+        self.records = records
+        self.report = report
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    from datetime import UTC, datetime
+
+    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
+
+
+async def _run_all(coroutines: Iterable[Coroutine[Any, Any, None]]) -> None:
+    """Run concurrently; on the first failure cancel the rest and raise that failure."""
+    pending = list(coroutines)
+    if len(pending) == 1:
+        await pending[0]
+        return
+    try:
+        async with asyncio.TaskGroup() as group:
+            for coroutine in pending:
+                group.create_task(coroutine)
+    except BaseExceptionGroup as failures:
+        raise _first(failures) from None
+
+
+def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            return _first(exc)
+        if not isinstance(exc, asyncio.CancelledError):
+            return exc
+    return group.exceptions[0]

@@ -1,0 +1,43 @@
+"""Liveness, readiness and metrics on the worker's web port (Faust's own web server)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+from prometheus_client import REGISTRY, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from sinks.metrics import REGISTRY as SINK_REGISTRY
+
+
+@dataclass
+class HealthState:
+    """What readiness depends on; agents set these, the views read them."""
+
+    sink_stopped: str | None = None  # why the sink stopped (401/403, unfixable status)
+
+
+STATE = HealthState()
+
+
+def install_views(app: faust.App) -> None:
+    @app.page("/healthz")
+    async def healthz(web: Any, request: Any) -> Any:
+        return web.json({"alive": True})
+
+    @app.page("/readyz")
+    async def readyz(web: Any, request: Any) -> Any:
+        reasons = []
+        if STATE.sink_stopped:
+            reasons.append(f"sink stopped: {STATE.sink_stopped}")
+        if not app.consumer.assignment():
+            reasons.append("no partitions assigned")
+        body = {"ready": not reasons, "reasons": reasons}
+        return web.json(body, status=200 if not reasons else 503)
+
+    @app.page("/metrics")
+    async def metrics(web: Any, request: Any) -> Any:
+        payload = generate_latest(REGISTRY) + generate_latest(SINK_REGISTRY)
+        return web.bytes(payload, content_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,120 @@
+"""Kafka -> worker -> local mParticle endpoint: limits, bad batches, kills between send and commit."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import journeys
+import orjson
+import pytest
+from kafka_tools import Endpoint, Worker, consume, create_topics, produce, run, worker_env
+from test_pipeline import expected_records
+
+from sinks.limits import MAX_BATCH_BYTES, MAX_BATCHES_PER_REQUEST, MAX_REQUEST_BYTES
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def endpoint(tmp_path: Path) -> Iterator[Endpoint]:
+    ep = Endpoint(log_path=tmp_path / "endpoint.log").start()
+    try:
+        yield ep
+    finally:
+        ep.stop()
+
+
+def message_ids(records: list[bytes]) -> set[str]:
+    return {
+        e["data"]["source_message_id"] for r in records for e in orjson.loads(r)["batch"]["events"]
+    }
+
+
+def accepted_ids(view: dict[str, Any]) -> set[str]:
+    return {e["data"]["source_message_id"] for b in view["batches"] for e in b["events"]}
+
+
+def test_everything_arrives_within_mparticle_limits(
+    kafka_bootstrap: str, endpoint: Endpoint, tmp_path: Path
+):
+    notifications = journeys.build(wallets=40, seed=11)
+    expected = expected_records(notifications)
+    env = worker_env(kafka_bootstrap, tmp_path, **endpoint.env())
+    run(produce(kafka_bootstrap, env["AIRMP_INPUT_TOPIC"], [(None, n) for n in notifications]))
+    worker = Worker(env=env, log_path=tmp_path / "w.log").start()
+    try:
+        view = endpoint.wait_for_events(message_ids(expected))
+    finally:
+        assert worker.stop() == 0, worker.log()[-3000:]
+    assert accepted_ids(view) == message_ids(expected), worker.log()[-3000:]
+    for request in view["requests"]:
+        assert request["batches"] <= MAX_BATCHES_PER_REQUEST
+        assert request["body_bytes"] <= MAX_REQUEST_BYTES
+    for batch in view["batches"]:
+        assert len(orjson.dumps(batch)) <= MAX_BATCH_BYTES
+    # Merging one user's records of a flush saves batches against the rate limit.
+    assert len(view["batches"]) <= len(expected)
+
+
+def test_a_bad_batch_goes_to_dead_letters_and_the_rest_arrive(
+    kafka_bootstrap: str, endpoint: Endpoint, tmp_path: Path
+):
+    notifications = journeys.build(wallets=5, seed=12)
+    expected = expected_records(notifications)
+    bad = orjson.loads(expected[len(expected) // 2])
+    endpoint.faults(reject_source_request_ids=[bad["batch"]["source_request_id"]])
+    env = worker_env(
+        kafka_bootstrap, tmp_path, **endpoint.env(), AIRMP_SINK_MERGE_USER_BATCHES="false"
+    )
+    run(produce(kafka_bootstrap, env["AIRMP_INPUT_TOPIC"], [(None, n) for n in notifications]))
+    worker = Worker(env=env, log_path=tmp_path / "w.log").start()
+    good = [r for r in expected if orjson.loads(r)["air"]["event_id"] != bad["air"]["event_id"]]
+    try:
+        view = endpoint.wait_for_events(message_ids(good))
+        dead = run(consume(kafka_bootstrap, env["AIRMP_DEAD_LETTER_TOPIC"], 1, settle=1))
+    finally:
+        assert worker.stop() == 0, worker.log()[-3000:]
+    assert accepted_ids(view) == message_ids(good)
+    assert len(dead) == 1
+    assert orjson.loads(dead[0].value) == bad
+    assert dead[0].headers["airmp-reason"] == b"invalid_batch"
+    assert b"rejected by fault injection" in dead[0].headers["airmp-detail"]
+    assert dead[0].headers["airmp-stage"] == b"sink"
+
+
+def test_sigkill_between_send_and_commit_resends_the_same_batch(
+    kafka_bootstrap: str, endpoint: Endpoint, tmp_path: Path
+):
+    notifications = journeys.build(wallets=5, seed=13)
+    expected = expected_records(notifications)
+    # mParticle accepts, but the worker does not hear so before it is killed.
+    endpoint.faults(delay_after_accept_seconds=30)
+    env = worker_env(kafka_bootstrap, tmp_path, **endpoint.env())
+    run(create_topics(kafka_bootstrap, [env["AIRMP_INPUT_TOPIC"]], 3))
+    run(produce(kafka_bootstrap, env["AIRMP_INPUT_TOPIC"], [(None, n) for n in notifications]))
+    first = Worker(env=env, log_path=tmp_path / "w1.log").start()
+    deadline = time.monotonic() + 90
+    while not endpoint.accepted()["batches"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    before = endpoint.accepted()["batches"]
+    assert before, first.log()[-3000:]
+    first.stop(signal.SIGKILL)
+    endpoint.faults(delay_after_accept_seconds=0)
+    second = Worker(env=env, log_path=tmp_path / "w2.log").start()
+    try:
+        view = endpoint.wait_for_events(message_ids(expected))
+    finally:
+        assert second.stop() == 0, second.log()[-3000:]
+    assert accepted_ids(view) == message_ids(expected)
+    first_ids = {b["source_request_id"] for b in before}
+    later = view["batches"][len(before) :]
+    resent = [b for b in later if b["source_request_id"] in first_ids]
+    assert {b["source_request_id"] for b in resent} == first_ids
+    # The re-sent batch is the same batch, byte for byte, so mParticle drops the duplicate.
+    by_id = {b["source_request_id"]: b for b in before}
+    for batch in resent:
+        assert batch == by_id[batch["source_request_id"]]

@@ -1,0 +1,161 @@
+"""The stream processor on a real broker: same records as `airmp map`, restarts, poison input."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import journeys
+import orjson
+import pytest
+from kafka_tools import (
+    AIRMP,
+    Message,
+    Worker,
+    consume,
+    create_topics,
+    produce,
+    run,
+    worker_env,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def expected_records(notifications: list[bytes]) -> list[bytes]:
+    """What `airmp map` prints for the same input, one record per line."""
+    result = subprocess.run(
+        [AIRMP, "map"],
+        input=b"\n".join(notifications),
+        capture_output=True,
+        check=True,
+        env={"AIRMP_IDENTITY_TYPE": "CARD", "AIRMP_CURRENCY": "GBP", "PATH": "/usr/bin:/bin"},
+    )
+    return result.stdout.splitlines()
+
+
+def by_wallet(lines: list[bytes]) -> dict[str, list[bytes]]:
+    grouped: dict[str, list[bytes]] = defaultdict(list)
+    for line in lines:
+        grouped[orjson.loads(line)["air"]["wallet_id"]].append(orjson.dumps(orjson.loads(line)))
+    return dict(grouped)
+
+
+def records_of(messages: list[Message]) -> dict[str, list[bytes]]:
+    ordered = sorted(messages, key=lambda m: (m.partition, m.offset))
+    return by_wallet([m.value for m in ordered])
+
+
+def start_worker(env: dict[str, str], tmp: Path, name: str) -> Worker:
+    return Worker(env=env, log_path=tmp / f"{name}.log").start()
+
+
+def keyed(notifications: list[bytes]) -> list[tuple[bytes | None, bytes]]:
+    # The producer's key is not the walletId: the processor must re-key by itself.
+    return [(str(i % 5).encode(), n) for i, n in enumerate(notifications)]
+
+
+@pytest.fixture
+def env(kafka_bootstrap: str, tmp_path: Path) -> dict[str, str]:
+    # The sink has its own tests; here the worker stops at the records topic.
+    return worker_env(kafka_bootstrap, tmp_path, AIRMP_SINK_ENABLED="false")
+
+
+def test_thin_path_matches_airmp_map(kafka_bootstrap: str, env: dict[str, str], tmp_path: Path):
+    notifications = journeys.build(wallets=4, seed=1)
+    expected = expected_records(notifications)
+    assert len(expected) > 20
+    run(produce(kafka_bootstrap, env["AIRMP_INPUT_TOPIC"], keyed(notifications)))
+    worker = start_worker(env, tmp_path, "w1")
+    try:
+        got = run(consume(kafka_bootstrap, env["AIRMP_RECORDS_TOPIC"], len(expected), settle=2))
+    finally:
+        assert worker.stop() == 0, worker.log()[-3000:]
+    assert records_of(got) == by_wallet(expected), worker.log()[-3000:]
+    for message in got:
+        assert message.key == orjson.loads(message.value)["air"]["wallet_id"].encode()
+
+
+def test_poison_messages_go_to_dead_letters_and_work_goes_on(
+    kafka_bootstrap: str, env: dict[str, str], tmp_path: Path
+):
+    good = journeys.build(wallets=1, seed=2)
+    poison = [
+        b"not json at all",
+        b"[1, 2, 3]",
+        b"\x00\xff" * (1024 * 1024),  # 2 MB of garbage
+        orjson.dumps({"headers": {"eventName": 42}}),
+        orjson.dumps({"headers": {"eventName": "TIER.MEMBERSHIP.MOVE", "eesEventId": "x"}}),
+    ]
+    stream = [good[0], *poison, *good[1:]]
+    expected = expected_records(good)
+    run(create_topics(kafka_bootstrap, [env["AIRMP_INPUT_TOPIC"]], 3))
+    run(produce(kafka_bootstrap, env["AIRMP_INPUT_TOPIC"], [(b"k", n) for n in stream]))
+    worker = start_worker(env, tmp_path, "w1")
+    try:
+        dead = run(consume(kafka_bootstrap, env["AIRMP_DEAD_LETTER_TOPIC"], len(poison)))
+        got = run(consume(kafka_bootstrap, env["AIRMP_RECORDS_TOPIC"], len(expected), settle=1))
+    finally:
+        assert worker.stop() == 0
+    assert [m.value for m in sorted(dead, key=lambda m: m.offset)] == poison
+    reasons = [m.headers["airmp-reason"].decode() for m in sorted(dead, key=lambda m: m.offset)]
+    assert [r.split(":")[0] for r in reasons] == [
+        "not_json",
+        "not_object",
+        "not_json",
+        "no_event_name",
+        "no_wallet",
+    ]
+    for m in dead:
+        assert m.headers["airmp-source-topic"] == env["AIRMP_INPUT_TOPIC"].encode()
+        assert int(m.headers["airmp-source-offset"]) >= 1
+    assert records_of(got) == by_wallet(expected)
+
+
+def test_sigkill_then_restart_continues_from_table_state(
+    kafka_bootstrap: str, env: dict[str, str], tmp_path: Path
+):
+    notifications = journeys.build(wallets=6, seed=3)
+    expected = expected_records(notifications)
+    half = len(notifications) // 2
+    topic = env["AIRMP_INPUT_TOPIC"]
+    run(create_topics(kafka_bootstrap, [topic], 3))
+    run(produce(kafka_bootstrap, topic, keyed(notifications[:half])))
+    first = start_worker(env, tmp_path, "w1")
+    run(consume(kafka_bootstrap, env["AIRMP_RECORDS_TOPIC"], 5, timeout=90))
+    time.sleep(1.5)  # let it commit some and keep some in flight
+    first.stop(signal.SIGKILL)
+    run(produce(kafka_bootstrap, topic, keyed(notifications[half:])))
+    second = start_worker(env, tmp_path, "w2")
+    try:
+        got = run(consume(kafka_bootstrap, env["AIRMP_RECORDS_TOPIC"], len(expected), settle=3))
+    finally:
+        assert second.stop() == 0, second.log()[-3000:]
+    want = by_wallet(expected)
+    have = records_of(got)
+    assert set(have) == set(want)
+    for wallet, records in want.items():
+        # Duplicates only for events in flight at the kill, with the same source_request_id;
+        # after removing them, exactly the expected records in order.
+        deduped = list(dict.fromkeys(have[wallet]))
+        assert deduped == records, f"wallet {wallet}"
+
+
+def test_two_workers_share_partitions(kafka_bootstrap: str, env: dict[str, str], tmp_path: Path):
+    notifications = journeys.build(wallets=8, seed=4)
+    expected = expected_records(notifications)
+    run(create_topics(kafka_bootstrap, [env["AIRMP_INPUT_TOPIC"]], 3))
+    a = start_worker(env, tmp_path, "a")
+    b = start_worker({**env, "AIRMP_WEB_PORT": str(int(env["AIRMP_WEB_PORT"]) + 1)}, tmp_path, "b")
+    try:
+        time.sleep(8)  # both in the group before the data arrives
+        run(produce(kafka_bootstrap, env["AIRMP_INPUT_TOPIC"], keyed(notifications)))
+        got = run(consume(kafka_bootstrap, env["AIRMP_RECORDS_TOPIC"], len(expected), settle=2))
+    finally:
+        assert a.stop() == 0
+        assert b.stop() == 0
+    assert records_of(got) == by_wallet(expected)
+    assert "Setting newly assigned partitions" in a.log() + b.log()

@@ -1,0 +1,105 @@
+"""Settings: defaults, normalisation, and one-line errors that name the variable."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from config import Settings, SettingsError, load_settings
+
+AIRMP = str(Path(sys.executable).parent / "airmp")
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith("AIRMP_"):
+            monkeypatch.delenv(name)
+
+
+def test_defaults() -> None:
+    s = load_settings()
+    assert s.kafka_bootstrap_servers == "127.0.0.1:9092"
+    assert s.identity_type == "CARD"
+    assert s.mparticle_identity_type == "other"
+    assert s.mparticle_wallet_id_type == "customer_id"
+    assert s.mparticle_environment == "development"
+    assert s.mparticle_api_endpoint == "https://s2s.us1.mparticle.com"
+    assert s.kafka_url == "kafka://127.0.0.1:9092"
+
+
+def test_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRMP_KAFKA_BOOTSTRAP_SERVERS", "kafka://a:9092, b:9093")
+    monkeypatch.setenv("AIRMP_MPARTICLE_WALLET_ID_TYPE", "customerid")
+    monkeypatch.setenv("AIRMP_MPARTICLE_IDENTITY_TYPE", "OtherId3")
+    monkeypatch.setenv("AIRMP_CURRENCY", "jpy")
+    monkeypatch.setenv("AIRMP_MPARTICLE_API_ENDPOINT", "eu1")
+    monkeypatch.setenv("AIRMP_IDENTITY_TYPE", "customer_id")
+    s = load_settings()
+    assert s.kafka_bootstrap_servers == "a:9092,b:9093"
+    assert s.kafka_url == "kafka://a:9092;kafka://b:9093"
+    assert s.mparticle_wallet_id_type == "customer_id"
+    assert s.mparticle_identity_type == "other_id_3"
+    assert s.currency == "JPY"
+    assert s.mparticle_api_endpoint == "https://s2s.eu1.mparticle.com"
+    assert s.identity_type == "CUSTOMER_ID"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("AIRMP_CURRENCY", "XX", "invalid setting AIRMP_CURRENCY='XX': must be an ISO 4217"),
+        ("AIRMP_CURRENCY", "XAU", "invalid setting AIRMP_CURRENCY='XAU'"),
+        ("AIRMP_MPARTICLE_ENVIRONMENT", "prod", "invalid setting AIRMP_MPARTICLE_ENVIRONMENT="),
+        ("AIRMP_MPARTICLE_IDENTITY_TYPE", "fax", "must be an mParticle identity type"),
+        ("AIRMP_MPARTICLE_API_ENDPOINT", "mars1", "must be a pod (us1, us2, eu1, au1)"),
+        ("AIRMP_KAFKA_BOOTSTRAP_SERVERS", "nohost", "must be host:port"),
+        ("AIRMP_KAFKA_SECURITY_PROTOCOL", "TLS", "invalid setting AIRMP_KAFKA_SECURITY_PROTOCOL"),
+        ("AIRMP_TOPIC_PARTITIONS", "0", "invalid setting AIRMP_TOPIC_PARTITIONS='0'"),
+    ],
+)
+def test_invalid_values_name_the_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, expected: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    message = str(info.value)
+    assert expected in message
+    assert "\n" not in message
+
+
+def test_secrets_never_show(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRMP_MPARTICLE_API_SECRET", "s3cr3t-value")
+    monkeypatch.setenv("AIRMP_KAFKA_SASL_PASSWORD", "kafka-pa55")
+    s = load_settings()
+    assert "s3cr3t-value" not in repr(s) and "s3cr3t-value" not in str(s)
+    assert "kafka-pa55" not in repr(s)
+    assert s.mparticle_api_secret.get_secret_value() == "s3cr3t-value"
+
+
+def test_settings_are_frozen() -> None:
+    with pytest.raises(Exception):  # noqa: B017 - pydantic's frozen error type varies
+        Settings().currency = "USD"  # type: ignore[misc]
+
+
+def test_cli_rejects_a_wrong_setting_in_one_line() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRMP_")}
+    env["AIRMP_CURRENCY"] = "XX"
+    result = subprocess.run([AIRMP, "map"], env=env, capture_output=True, text=True, input="")
+    assert result.returncode == 2
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("airmp: invalid setting AIRMP_CURRENCY='XX': ")
+
+
+def test_cli_help_lists_commands() -> None:
+    result = subprocess.run([AIRMP, "--help"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    for command in ("worker", "map", "mock-mparticle"):
+        assert command in result.stdout
