@@ -95,12 +95,20 @@ class Settings(BaseSettings):
     kafka_ssl_ca_file: str | None = None
     kafka_ssl_cert_file: str | None = None
     kafka_ssl_key_file: str | None = None
+    kafka_session_timeout_seconds: float = Field(
+        30.0, ge=6, le=300, description="how soon a dead worker's partitions move on"
+    )
     app_id: str = Field("airmp", description="Faust app id: prefix of consumer groups")
     input_topic: str = "air-notifications"
     records_topic: str = "mparticle-records"
     dead_letter_topic: str = "air-dead-letters"
     topic_partitions: int = Field(6, ge=1, le=1000)
     topic_replication_factor: int = Field(1, ge=1, le=10)
+    max_message_bytes: int = Field(
+        8 * 1024 * 1024,
+        ge=1024 * 1024,
+        description="largest notification handled (and dead-lettered)",
+    )
     store: str = Field("rocksdb://", description="Faust table store: rocksdb:// or memory://")
     data_dir: str = Field("var/airmp-data", description="where table stores live")
     web_port: int = Field(6066, ge=0, le=65535)
@@ -128,6 +136,7 @@ class Settings(BaseSettings):
     # a re-send may group differently and mParticle could not drop the duplicate.
     sink_merge_user_batches: bool = False
     sink_max_backoff_seconds: float = Field(60.0, gt=0)
+    sink_shutdown_grace_seconds: float = Field(10.0, ge=0, le=600)
 
     # --- Operations ----------------------------------------------------------------------
     log_format: LogFormat = LogFormat.text

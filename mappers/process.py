@@ -28,18 +28,27 @@ class Outcome:
 
 
 def process(
-    notification: Notification | DeadLetter, state: WalletState | None, options: MappingOptions
+    notification: Notification | DeadLetter,
+    state: WalletState | None,
+    options: MappingOptions,
+    tag: str | None = None,
 ) -> Outcome:
+    """Map one event with the wallet's state. `tag` names the delivery (the worker passes
+    the source topic/partition/offset): the same delivery seen again is re-mapped, so a
+    record lost in a crash is emitted again; another delivery of a seen event is a duplicate.
+    """
     if isinstance(notification, DeadLetter):
         return Outcome(state, dead_letter=notification)
     try:
-        return _process(notification, state, options)
+        return _process(notification, state, options, tag)
     except Exception as exc:  # the worker must go on: anything unexpected is a dead letter
         detail = f"{type(exc).__name__}: {exc}"[:300]
         return Outcome(state, dead_letter=DeadLetter("invalid_record", detail))
 
 
-def _process(n: Notification, state: WalletState | None, options: MappingOptions) -> Outcome:
+def _process(
+    n: Notification, state: WalletState | None, options: MappingOptions, tag: str | None
+) -> Outcome:
     entry = REGISTRY.get(n.event_name)
     if n.wallet_id is None:
         if entry is None:
@@ -58,11 +67,12 @@ def _process(n: Notification, state: WalletState | None, options: MappingOptions
         options.dedup
         and state is not None
         and state.is_duplicate(n.event_id, options.dedup_window_seconds)
+        and not state.is_rerun(n.event_id, tag)
     ):
         return Outcome(state, duplicate=True, counters={"duplicate": 1})
     after = state.copy() if state is not None else WalletState()
     after.apply(n, at, options)
-    after.remember(n.event_id, at, options.dedup_window_seconds, options.dedup_max_ids)
+    after.remember(n.event_id, at, options.dedup_window_seconds, options.dedup_max_ids, tag)
     if entry is None:
         return Outcome(after, counters={f"unmapped:{n.event_name}": 1})
 
@@ -100,7 +110,7 @@ def _process(n: Notification, state: WalletState | None, options: MappingOptions
         "batch": batch,
     }
     return Outcome(
-        None if c.leaves_program else after,
+        after.tombstone() if c.leaves_program else after,
         record=record,
         truncated=limits.truncated,
         counters=c.counters,

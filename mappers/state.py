@@ -50,6 +50,7 @@ class WalletState:
         "points",
         "seen",
         "seen_high",
+        "seen_tags",
         "tier",
         "tier_set_at",
         "transactions",
@@ -64,6 +65,9 @@ class WalletState:
         self.transactions: dict[str, str] = {}  # walletTransactionId -> reference, oldest first
         self.seen: dict[str, int] = {}  # eesEventId -> event date, oldest first
         self.seen_high = 0  # the newest event date seen: "now" for the dedup window
+        # eesEventId -> the delivery it came in (e.g. source topic/partition/offset): the same
+        # delivery processed again after a crash is a re-run, not AIR's duplicate.
+        self.seen_tags: dict[str, str] = {}
 
     # --- update rules ---------------------------------------------------------------------
 
@@ -129,11 +133,19 @@ class WalletState:
         seen_at = self.seen.get(event_id)
         return seen_at is not None and seen_at >= self.seen_high - window_seconds * 1_000_000
 
-    def remember(self, event_id: str, at: int, window_seconds: int, max_ids: int) -> None:
+    def is_rerun(self, event_id: str, tag: str | None) -> bool:
+        """The same delivery of the event again (a crash before the commit), not a duplicate."""
+        return tag is not None and self.seen_tags.get(event_id) == tag
+
+    def remember(
+        self, event_id: str, at: int, window_seconds: int, max_ids: int, tag: str | None = None
+    ) -> None:
         if max_ids <= 0:
             return
         self.seen.pop(event_id, None)
         self.seen[event_id] = at
+        if tag is not None:
+            self.seen_tags[event_id] = tag
         self.seen_high = max(self.seen_high, at)
         horizon = self.seen_high - window_seconds * 1_000_000
         # Oldest first (arrival order): drop from the front while over the bound or expired.
@@ -142,6 +154,7 @@ class WalletState:
             if len(self.seen) <= max_ids and self.seen[oldest] >= horizon:
                 break
             del self.seen[oldest]
+            self.seen_tags.pop(oldest, None)
 
     # --- reading ----------------------------------------------------------------------------
 
@@ -164,6 +177,15 @@ class WalletState:
             attributes.update(self.tier)
         return attributes
 
+    def tombstone(self) -> WalletState:
+        """What a deleted wallet keeps: only its dedup memory, so AIR delivering one of its
+        events again after the deletion re-emits nothing. The profile is gone."""
+        kept = WalletState()
+        kept.seen = dict(self.seen)
+        kept.seen_high = self.seen_high
+        kept.seen_tags = dict(self.seen_tags)
+        return kept
+
     def copy(self) -> WalletState:
         clone = WalletState()
         clone.identities = dict(self.identities)
@@ -174,6 +196,7 @@ class WalletState:
         clone.transactions = dict(self.transactions)
         clone.seen = dict(self.seen)
         clone.seen_high = self.seen_high
+        clone.seen_tags = dict(self.seen_tags)
         return clone
 
     # --- storage ----------------------------------------------------------------------------
@@ -189,6 +212,7 @@ class WalletState:
             "transactions": dict(self.transactions),
             "seen": dict(self.seen),
             "seen_high": self.seen_high,
+            "seen_tags": dict(self.seen_tags),
         }
 
     @classmethod
@@ -212,6 +236,9 @@ class WalletState:
         }
         state.seen = {k: _int(v) for k, v in obj(data.get("seen")).items()}
         state.seen_high = _int(data.get("seen_high"))
+        state.seen_tags = {
+            k: v for k, v in obj(data.get("seen_tags")).items() if isinstance(v, str)
+        }
         return state
 
     def __eq__(self, other: object) -> bool:

@@ -50,8 +50,8 @@ async def produce(bootstrap: str, topic: str, notifications: list[bytes]) -> Non
     await producer.start()
     try:
         for n in notifications:
-            event_id = orjson.loads(n)["headers"]["eesEventId"]
-            await producer.send(topic, key=event_id.encode(), value=n)
+            # One key per wallet keeps its events in order; the worker re-keys by walletId.
+            await producer.send(topic, key=journeys.producer_key(n), value=n)
         await producer.flush()
     finally:
         await producer.stop()

@@ -97,6 +97,18 @@ def wallet_journey(wallet: int, rng: random.Random, seed: int) -> list[bytes]:
     return events
 
 
+def producer_key(notification: bytes) -> bytes:
+    """A key an AIR producer might use: constant per wallet (keeps its order), not its id."""
+    return f"card-{_wallet_of(notification)}".encode()
+
+
+def _wallet_of(notification: bytes) -> str:
+    import mappers
+
+    parsed = mappers.parse(notification)
+    return str(getattr(parsed, "wallet_id", "") or "")
+
+
 def build(wallets: int = 6, seed: int = 0, first_wallet: int = 700_000_000) -> list[bytes]:
     """All wallets' notifications, interleaved, each wallet's in its own order."""
     rng = random.Random(seed)

@@ -207,6 +207,7 @@ class LocalKafka:
             "group.initial.rebalance.delay.ms=0",
             "auto.create.topics.enable=true",
             "log.segment.bytes=67108864",
+            "message.max.bytes=16777216",  # poison-message tests send a few MB
             *extra,
         ]
         path = self.workdir / "server.properties"

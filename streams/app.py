@@ -12,20 +12,24 @@ which holds back the commit, so it is re-read after a restart instead of being l
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import faust
 import orjson
+from faust.types import EventT
 
 import mappers
 from config import Settings
 from streams import metrics
-from streams.dead_letters import DeadLetters, source_headers
+from streams.dead_letters import H_OFFSET, H_PARTITION, H_TOPIC, DeadLetters, source_headers
 from streams.health import install_views
 from streams.kafka_options import faust_credentials
 
 log = logging.getLogger("airmp.streams")
+Handler = Callable[[EventT], Awaitable[None]]
 
 
 class OrjsonCodec(faust.Codec):
@@ -57,7 +61,12 @@ def create_app(settings: Settings, **faust_options: Any) -> faust.App:
         value_serializer="raw",
         web_port=settings.web_port,
         web_enabled=True,
+        broker_session_timeout=settings.kafka_session_timeout_seconds,
+        broker_heartbeat_interval=min(3.0, settings.kafka_session_timeout_seconds / 3),
         producer_acks=-1,
+        # Any notification the input topic took must fit the by-wallet and dead-letter topics.
+        producer_max_request_size=settings.max_message_bytes + 64 * 1024,
+        consumer_max_fetch_size=settings.max_message_bytes + 64 * 1024,
         producer_linger_ms=5,
         producer_compression_type="lz4" if _has_lz4() else None,
         stream_buffer_maxsize=4096,
@@ -73,6 +82,7 @@ def create_app(settings: Settings, **faust_options: Any) -> faust.App:
             name,
             partitions=partitions,
             internal=True,
+            config={"max.message.bytes": str(settings.max_message_bytes + 64 * 1024)},
             key_type=bytes,
             value_type=bytes,
             key_serializer="raw",
@@ -92,59 +102,83 @@ def create_app(settings: Settings, **faust_options: Any) -> faust.App:
     )
 
     dead_letters = DeadLetters(dead_letter_topic)
+    topics_ready = asyncio.Event()
+
+    @app.task
+    async def declare_topics() -> None:
+        """Create every topic we use when missing. Faust declares only the topics its agents
+        consume; a topic first written to would be auto-created by the broker with its
+        default partition count, if at all."""
+        for t in (air_topic, by_wallet_topic, records_topic, dead_letter_topic):
+            await t.maybe_declare()
+        topics_ready.set()
+
+    async def guarded(event: EventT, stage: str, handle: Handler) -> None:
+        """Handle, then ack. A bug sends the event to dead letters rather than crashing the
+        agent: a crashed agent leaves its event un-acked, and Faust then waits for it forever."""
+        if not topics_ready.is_set():
+            await topics_ready.wait()
+        try:
+            await handle(event)
+        except Exception as exc:
+            log.exception("%s failed on an event; it goes to the dead-letter topic", stage)
+            reason = f"processing_error: {type(exc).__name__}: {exc}"[:500]
+            await dead_letters.send(event, "processing_error", reason, stage)
+        event.ack()
+
+    async def ingest_one(event: EventT) -> None:
+        raw = bytes(event.value or b"")
+        parsed = mappers.parse(raw)
+        if isinstance(parsed, mappers.DeadLetter):
+            await dead_letters.send(event, parsed.kind, parsed.reason, "ingest")
+            return
+        metrics.EVENTS_IN.labels(parsed.event_name).inc()
+        if parsed.wallet_id is None:
+            # No wallet: the mapper says whether that is bad input or an unknown event.
+            outcome = mappers.process(parsed, None, options)
+            if outcome.dead_letter is not None:
+                dl = outcome.dead_letter
+                await dead_letters.send(event, dl.kind, dl.reason, "ingest")
+            count(outcome)
+            return
+        await by_wallet_topic.send(
+            key=parsed.wallet_id.encode(), value=raw, headers=source_headers(event)
+        )
+
+    async def wallet_one(event: EventT) -> None:
+        parsed = mappers.parse(bytes(event.value or b""))
+        if isinstance(parsed, mappers.DeadLetter) or parsed.wallet_id is None:
+            raise ValueError("a re-keyed notification no longer parses")  # bytes changed?
+        key = parsed.wallet_id.encode()
+        stored = wallet_state.get(key)
+        state = mappers.WalletState.from_dict(stored) if stored is not None else None
+        outcome = mappers.process(parsed, state, options, tag=delivery_tag(event))
+        count(outcome)
+        if outcome.dead_letter is not None:
+            dl = outcome.dead_letter
+            await dead_letters.send(event, dl.kind, dl.reason, "wallet")
+            return
+        # Faust persists assignments only: write the new state back (or delete it).
+        if outcome.state is None:
+            if stored is not None:
+                del wallet_state[key]
+        else:
+            wallet_state[key] = outcome.state.to_dict()
+        if outcome.record is not None:
+            metrics.RECORDS_OUT.labels(parsed.event_name).inc()
+            await records_topic.send(key=key, value=orjson.dumps(outcome.record))
 
     @app.agent(air_topic, concurrency=1)
     async def ingest(stream: faust.StreamT) -> None:
         """Parse, find the wallet, re-key by walletId so one worker sees a wallet in order."""
         async for event in stream.noack().events():  # type: ignore[attr-defined]
-            raw = bytes(event.value or b"")
-            parsed = mappers.parse(raw)
-            if isinstance(parsed, mappers.DeadLetter):
-                await dead_letters.send(event, parsed.kind, parsed.reason, "ingest")
-            else:
-                metrics.EVENTS_IN.labels(parsed.event_name).inc()
-                wallet_id = parsed.wallet_id
-                assert wallet_id is not None  # parse() dead-letters a notification without one
-                await by_wallet_topic.send(
-                    key=wallet_id.encode(), value=raw, headers=source_headers(event)
-                )
-            event.ack()
+            await guarded(event, "ingest", ingest_one)
 
     @app.agent(by_wallet_topic, concurrency=1)
     async def wallet_events(stream: faust.StreamT) -> None:
         """Update the wallet's state and map, in the wallet's order; emit records."""
         async for event in stream.noack().events():  # type: ignore[attr-defined]
-            raw = bytes(event.value or b"")
-            parsed = mappers.parse(raw)
-            if isinstance(parsed, mappers.DeadLetter):  # cannot happen unless bytes changed
-                await dead_letters.send(event, parsed.kind, parsed.reason, "wallet")
-                event.ack()
-                continue
-            wallet_id = str(parsed.wallet_id)
-            key = wallet_id.encode()
-            stored = wallet_state.get(key)
-            state = mappers.WalletState.from_dict(stored) if stored is not None else None
-            outcome = mappers.process(parsed, state, options)
-            if outcome.dead_letter is not None:
-                dl = outcome.dead_letter
-                await dead_letters.send(event, dl.kind, dl.reason, "wallet")
-            else:
-                # Faust persists assignments only: write the new state back (or delete it).
-                if outcome.state is None:
-                    if stored is not None:
-                        del wallet_state[key]
-                else:
-                    wallet_state[key] = outcome.state.to_dict()
-                if outcome.duplicate:
-                    metrics.DUPLICATES.inc()
-                if outcome.record is not None:
-                    metrics.RECORDS_OUT.labels(parsed.event_name).inc()
-                    await records_topic.send(key=key, value=orjson.dumps(outcome.record))
-            if outcome.truncated:
-                metrics.TRUNCATED.inc(outcome.truncated)
-            for name, count in outcome.counters.items():
-                metrics.UNMAPPED.labels(name).inc(count)
-            event.ack()
+            await guarded(event, "wallet", wallet_one)
 
     app.airmp = {  # type: ignore[attr-defined]
         "settings": settings,
@@ -164,6 +198,21 @@ def create_app(settings: Settings, **faust_options: Any) -> faust.App:
         install_sink(app, settings)
     install_views(app)
     return app
+
+
+def delivery_tag(event: EventT) -> str:
+    """The AIR input message this event came from: the same one again is a re-run."""
+    h = source_headers(event)
+    return f"{h[H_TOPIC].decode()}[{h[H_PARTITION].decode()}]@{h[H_OFFSET].decode()}"
+
+
+def count(outcome: mappers.Outcome) -> None:
+    if outcome.duplicate:
+        metrics.DUPLICATES.inc()
+    if outcome.truncated:
+        metrics.TRUNCATED.inc(outcome.truncated)
+    for name, n in outcome.counters.items():
+        metrics.UNMAPPED.labels(name).inc(n)
 
 
 def _has_lz4() -> bool:

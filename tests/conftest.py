@@ -26,7 +26,7 @@ def air_samples_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def mparticle_oracle() -> tuple[Check, Check]:
-    """(check one batch, check a bulk body) -> list of schema errors, from `MPARTICLE_SCHEMA_DIR`."""
+    """(check a batch, check a bulk body) -> schema errors; from `MPARTICLE_SCHEMA_DIR`."""
     value = os.environ.get("MPARTICLE_SCHEMA_DIR")
     if not value:
         pytest.skip("MPARTICLE_SCHEMA_DIR is not set: mParticle's schema oracle is not available")

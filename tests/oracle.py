@@ -35,9 +35,9 @@ def _patch(schema: dict[str, Any]) -> dict[str, Any]:
 def _allow_enum_value(definition: dict[str, Any], field: str, value: str) -> None:
     def walk(node: Any) -> None:
         if isinstance(node, dict):
-            if "enum" in node and isinstance(node["enum"], list) and "other" in node["enum"]:
-                if value not in node["enum"]:
-                    node["enum"].append(value)
+            enum = node.get("enum")
+            if isinstance(enum, list) and "other" in enum and value not in enum:
+                enum.append(value)
             for child in node.values():
                 walk(child)
         elif isinstance(node, list):

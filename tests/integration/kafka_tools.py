@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -50,7 +51,9 @@ async def create_topics(bootstrap: str, names: Iterable[str], partitions: int) -
 
 
 async def produce(bootstrap: str, topic: str, items: Iterable[tuple[bytes | None, bytes]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", linger_ms=5, max_request_size=8 * 1024 * 1024
+    )
     await producer.start()
     try:
         for key, value in items:
@@ -70,6 +73,7 @@ async def consume(
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         group_id=None,
+        max_partition_fetch_bytes=16 * 1024 * 1024,
     )
     await consumer.start()
     found: list[Message] = []
@@ -95,12 +99,15 @@ async def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
     await consumer.start()
     try:
+        await consumer.topics()  # fetch metadata
         partitions = consumer.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in partitions]
         ends = await consumer.end_offsets(tps)
         return {tp.partition: off for tp, off in ends.items()}
     finally:
-        await consumer.stop()
+        # aiokafka's group-less consumer can raise CancelledError from its own stop().
+        with contextlib.suppress(asyncio.CancelledError):
+            await consumer.stop()
 
 
 @dataclass
@@ -157,6 +164,7 @@ def worker_env(bootstrap: str, tmp: Path, **overrides: str) -> dict[str, str]:
         "AIRMP_DATA_DIR": str(tmp / "data"),
         "AIRMP_WEB_PORT": str(free_port()),
         "AIRMP_LOG_LEVEL": "info",
+        "AIRMP_KAFKA_SESSION_TIMEOUT_SECONDS": "8",  # a killed worker's partitions move fast
         "AIRMP_IDENTITY_TYPE": "CARD",
         "AIRMP_CURRENCY": "GBP",
         "AIRMP_MPARTICLE_ENVIRONMENT": "development",

@@ -1,4 +1,4 @@
-"""Kafka -> worker -> local mParticle endpoint: limits, bad batches, kills between send and commit."""
+"""Kafka -> worker -> local mParticle endpoint: limits, bad batches, a kill before commit."""
 
 from __future__ import annotations
 

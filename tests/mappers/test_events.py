@@ -53,4 +53,18 @@ def test_void_miss_is_counted_and_delete_clears_state() -> None:
     assert process(parse(raw(doc)), None, OPTIONS).counters == {"void_reference_miss": 1}  # type: ignore[arg-type]
     doc, _ = CASES["SERVICE.WALLET.DELETE"]()
     outcome = process(parse(raw(doc)), WalletState(), OPTIONS)  # type: ignore[arg-type]
-    assert outcome.state is None and outcome.record is not None
+    assert outcome.record is not None
+    # Only the dedup memory is kept: a redelivery after the deletion re-emits nothing.
+    assert outcome.state is not None
+    assert outcome.state.to_dict() == {
+        "version": 1,
+        "identities": {},
+        "member": False,
+        "points": {},
+        "tier": None,
+        "tier_set_at": 0,
+        "transactions": {},
+        "seen": {doc["headers"]["eesEventId"]: 1740823200000000},
+        "seen_high": 1740823200000000,
+        "seen_tags": {},
+    }

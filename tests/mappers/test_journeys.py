@@ -67,12 +67,14 @@ def test_join_purchase_duplicate_move_delete() -> None:
         enrichment=False,
     )
     left = mapper.map_bytes(raw(delete))
-    assert left.record is not None and left.state is None
+    assert left.record is not None and left.state is not None
+    assert left.state.identities == {} and left.state.points == {} and left.state.tier is None
+    assert not left.state.member and set(left.state.seen) == {"j-1", "evt-1", "m-1", "d-1"}
+    assert mapper.map_bytes(raw(delete)).duplicate  # delivered again after the deletion
     batch = left.record["batch"]
     assert batch["user_identities"] == {"other": CARD, "customer_id": WALLET}
     assert batch["deleted_user_attributes"] == PROFILE
     assert "user_attributes" not in batch
-    assert WALLET not in mapper.states
     for outcome in (joined, first, moved, left):
         validate_record(outcome.record)
 
@@ -197,3 +199,23 @@ def test_state_round_trips_through_a_plain_dict() -> None:
     assert list(stored["seen"]) == ["e-2", "e-3"]
     assert stored["identities"]["CARD"][0] == CARD
     assert WalletState.from_dict({"points": "nonsense", "seen": None}) == WalletState()
+
+
+def test_the_same_delivery_again_is_a_rerun_and_re_emits() -> None:
+    """After a crash the changelog may know an event whose record never reached Kafka: the
+    same delivery (tag) is mapped again; another delivery of that event is AIR's duplicate."""
+    from mappers import parse, process
+
+    options = MappingOptions()
+    purchase, expected = settle()
+    notification_ = parse(raw(purchase))
+    first = process(notification_, None, options, tag="air[0]@7")
+    assert first.record == expected
+    rerun = process(notification_, first.state, options, tag="air[0]@7")
+    assert not rerun.duplicate
+    assert rerun.record == expected
+    assert rerun.state == first.state
+    other_delivery = process(notification_, first.state, options, tag="air[2]@41")
+    assert other_delivery.duplicate and other_delivery.record is None
+    stored = WalletState.from_dict(first.state.to_dict() if first.state else {})
+    assert stored.seen_tags == {purchase["headers"]["eesEventId"]: "air[0]@7"}

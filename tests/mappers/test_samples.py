@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import orjson
 import pytest
 
 from mappers import Mapper, MappingOptions
@@ -92,7 +93,12 @@ def test_refund_and_delete_samples(air_samples_dir: Path) -> None:
         (air_samples_dir / "SERVICE.WALLET.DELETE.json").read_bytes()
     )
     assert delete.record["batch"]["user_identities"] == {"customer_id": "217992433"}  # type: ignore[index]
-    assert delete.state is None
+    assert delete.state is not None and delete.state.to_dict()["identities"] == {}
+    assert delete.state.to_dict()["seen"] == {
+        orjson.loads((air_samples_dir / "SERVICE.WALLET.DELETE.json").read_bytes())["headers"][
+            "eesEventId"
+        ]: delete.state.seen_high
+    }
 
 
 def test_invalid_sample_is_a_no_wallet_dead_letter(air_samples_dir: Path) -> None:
