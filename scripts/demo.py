@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,7 @@ import journeys
 import orjson
 from aiokafka import AIOKafkaProducer
 from localkafka import LocalKafka, free_port
+from services import Endpoint, Worker
 
 ROOT = Path(__file__).resolve().parents[1]
 AIRMP = str(Path(sys.executable).parent / "airmp")
@@ -87,73 +87,52 @@ def profile_of(batches: list[dict[str, Any]], wallet_id: str, id_type: str) -> d
     return profile
 
 
-def stop(process: subprocess.Popen[bytes] | None) -> None:
-    if process is not None and process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 def main() -> int:
     notifications = journeys.build(wallets=WALLETS, seed=7)
     work = Path(tempfile.mkdtemp(prefix="airmp-demo-"))
-    endpoint = worker = None
     with LocalKafka() as kafka:
-        port, web_port = free_port(), free_port()
-        base = f"http://127.0.0.1:{port}"
+        endpoint = Endpoint(log_path=work / "endpoint.log", api_key=KEY, api_secret=SECRET)
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("AIRMP_")},
+            **endpoint.env(),
             "AIRMP_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap,
             "AIRMP_APP_ID": "airmp-demo",
             "AIRMP_DATA_DIR": str(work / "data"),
-            "AIRMP_WEB_PORT": str(web_port),
-            "AIRMP_MPARTICLE_API_ENDPOINT": base,
-            "AIRMP_MPARTICLE_API_KEY": KEY,
-            "AIRMP_MPARTICLE_API_SECRET": SECRET,
+            "AIRMP_WEB_PORT": str(free_port()),
             "AIRMP_MPARTICLE_ENVIRONMENT": "development",
             "AIRMP_CURRENCY": "GBP",
-            "AIRMP_SINK_LINGER_SECONDS": "0.5",
         }
         records = mapped(notifications, env)
-        want_events = {
-            e["data"]["source_message_id"] for r in records for e in r["batch"]["events"]
-        }
+        want_events = {e["data"]["source_message_id"] for r in records for e in events_of(r)}
+        worker = Worker(env=env, log_path=work / "worker.log")
         try:
-            say(f"local mParticle endpoint on {base}")
-            endpoint = subprocess.Popen(
-                [AIRMP, "mock-mparticle", "--port", str(port), "--record", str(work / "acc.jsonl")],
-                env=env,
-                stdout=open(work / "endpoint.log", "wb"),  # noqa: SIM115
-                stderr=subprocess.STDOUT,
-            )
-            say(f"worker on Kafka {kafka.bootstrap} (log: {work / 'worker.log'})")
-            worker = subprocess.Popen(
-                [AIRMP, "worker"],
-                env=env,
-                cwd=ROOT,
-                stdout=open(work / "worker.log", "wb"),  # noqa: SIM115
-                stderr=subprocess.STDOUT,
-            )
+            endpoint.start()
+            say(f"local mParticle endpoint on {endpoint.base_url}")
+            worker.start()
+            say(f"worker on Kafka {kafka.bootstrap} (log: {worker.log_path})")
             say(f"producing {len(notifications)} AIR notifications for {WALLETS} wallets")
             started = time.monotonic()
             asyncio.run(produce(kafka.bootstrap, "air-notifications", notifications))
-            batches = wait_accepted(base, want_events, started)
+            batches = wait_accepted(endpoint.base_url, want_events, started)
             summarise(notifications, records, batches, env)
-            say(
-                f"demo ok: {len(notifications)} AIR events in, "
-                f"{len(batches)} batches accepted by mParticle (local)"
-            )
-            return 0
         except BaseException:
-            if worker is not None:
-                say((work / "worker.log").read_text(errors="replace")[-4000:])
+            say(worker.log()[-4000:])
             raise
         finally:
-            stop(worker)
-            stop(endpoint)
+            status = worker.stop()
+            endpoint.stop()
+        if status != 0:
+            say(f"demo failed: the worker exited with {status}")
+            return 1
+        say(
+            f"demo ok: {len(notifications)} AIR events in, "
+            f"{len(batches)} batches accepted by mParticle (local)"
+        )
+        return 0
+
+
+def events_of(record: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(record["batch"]["events"])
 
 
 def summarise(
@@ -162,23 +141,23 @@ def summarise(
     batches: list[dict[str, Any]],
     env: dict[str, str],
 ) -> None:
-    events_in = Counter(orjson.loads(n)["headers"]["eventName"] for n in notifications)
+    headers = [orjson.loads(n)["headers"] for n in notifications]
+    events_in = Counter(h["eventName"] for h in headers)
+    unique_in = Counter(h["eventName"] for h in {h["eesEventId"]: h for h in headers}.values())
     events_out: Counter[str] = Counter()
     for record in records:
         events_out[record["air"]["event_name"]] += len(record["batch"]["events"])
-    say("\nAIR eventName                          events in   mParticle events out")
+    say("\nAIR eventName                    events in (duplicates)   mParticle events out")
     for name in sorted(events_in):
-        say(f"  {name:<38} {events_in[name]:>7}   {events_out.get(name, 0):>8}")
-    wallet = records[-1]["air"]["wallet_id"] if records else ""
-    wallet = next(
-        (r["air"]["wallet_id"] for r in records if r["batch"].get("user_attributes")), wallet
-    )
-    id_type = "customer_id" if "AIRMP_MPARTICLE_WALLET_ID_TYPE" not in env else ""
-    profile = profile_of(batches, wallet, id_type or env["AIRMP_MPARTICLE_WALLET_ID_TYPE"])
+        dupes = events_in[name] - unique_in[name]
+        say(f"  {name:<32} {events_in[name]:>6} ({dupes:>2})            {events_out[name]:>6}")
+    left = {r["air"]["wallet_id"] for r in records if r["batch"].get("deleted_user_attributes")}
+    wallet = next(r["air"]["wallet_id"] for r in records if r["air"]["wallet_id"] not in left)
+    profile = profile_of(batches, wallet, env.get("AIRMP_MPARTICLE_WALLET_ID_TYPE", "customer_id"))
     say(f"\nwallet {wallet} as mParticle (local) now holds it:")
     for name, value in sorted(profile.items()):
         say(f"  {name:<30} {value}")
-    say("")
+    say(f"({len(left)} wallets left the programme: their profile attributes were deleted)\n")
 
 
 if __name__ == "__main__":

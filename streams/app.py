@@ -12,7 +12,6 @@ which holds back the commit, so it is re-read after a restart instead of being l
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -27,6 +26,8 @@ from streams import metrics
 from streams.dead_letters import H_OFFSET, H_PARTITION, H_TOPIC, DeadLetters, source_headers
 from streams.health import install_views
 from streams.kafka_options import faust_credentials
+from streams.topics import by_wallet_topic as by_wallet_topic_name
+from streams.topics import topic_config
 
 log = logging.getLogger("airmp.streams")
 Handler = Callable[[EventT], Awaitable[None]]
@@ -82,7 +83,7 @@ def create_app(settings: Settings, **faust_options: Any) -> faust.App:
             name,
             partitions=partitions,
             internal=True,
-            config={"max.message.bytes": str(settings.max_message_bytes + 64 * 1024)},
+            config=topic_config(settings),
             key_type=bytes,
             value_type=bytes,
             key_serializer="raw",
@@ -90,7 +91,7 @@ def create_app(settings: Settings, **faust_options: Any) -> faust.App:
         )
 
     air_topic = topic(settings.input_topic)
-    by_wallet_topic = topic(f"{settings.app_id}-air-by-wallet")
+    by_wallet_topic = topic(by_wallet_topic_name(settings))
     records_topic = topic(settings.records_topic)
     dead_letter_topic = topic(settings.dead_letter_topic)
     wallet_state = app.Table(
@@ -102,22 +103,10 @@ def create_app(settings: Settings, **faust_options: Any) -> faust.App:
     )
 
     dead_letters = DeadLetters(dead_letter_topic)
-    topics_ready = asyncio.Event()
-
-    @app.task
-    async def declare_topics() -> None:
-        """Create every topic we use when missing. Faust declares only the topics its agents
-        consume; a topic first written to would be auto-created by the broker with its
-        default partition count, if at all."""
-        for t in (air_topic, by_wallet_topic, records_topic, dead_letter_topic):
-            await t.maybe_declare()
-        topics_ready.set()
 
     async def guarded(event: EventT, stage: str, handle: Handler) -> None:
         """Handle, then ack. A bug sends the event to dead letters rather than crashing the
         agent: a crashed agent leaves its event un-acked, and Faust then waits for it forever."""
-        if not topics_ready.is_set():
-            await topics_ready.wait()
         try:
             await handle(event)
         except Exception as exc:

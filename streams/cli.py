@@ -66,7 +66,13 @@ def main(argv: list[str] | None = None) -> Any:
 
     for command in OUR_COMMANDS:
         faust_cli.add_command(command)
-    if args[:1] == ["worker"] and not any(a in ("-l", "--loglevel") for a in args):
-        args = [*args, "--loglevel", settings.log_level]
+    if args[:1] == ["worker"]:
+        import asyncio
+
+        from streams.topics import ensure_topics
+
+        asyncio.run(ensure_topics(settings))
+        if not any(a in ("-l", "--loglevel") for a in args):
+            args = [*args, "--loglevel", settings.log_level]
     sys.argv = ["airmp", *args]
     create_app(settings).main()

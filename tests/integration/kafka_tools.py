@@ -4,22 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from localkafka import free_port
+from services import AIRMP, Endpoint, Worker
 
-ROOT = Path(__file__).resolve().parents[2]
-AIRMP = str(Path(sys.executable).parent / "airmp")
+__all__ = ["AIRMP", "Endpoint", "Worker", "free_port"]
 
 
 @dataclass
@@ -33,12 +29,6 @@ class Message:
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def create_topics(bootstrap: str, names: Iterable[str], partitions: int) -> None:
@@ -64,9 +54,15 @@ async def produce(bootstrap: str, topic: str, items: Iterable[tuple[bytes | None
 
 
 async def consume(
-    bootstrap: str, topic: str, count: int, timeout: float = 90.0, settle: float = 0.0
+    bootstrap: str,
+    topic: str,
+    count: int,
+    timeout: float = 90.0,
+    settle: float = 0.0,
+    until: Callable[[list[Message]], bool] | None = None,
 ) -> list[Message]:
-    """Read `topic` from the start until `count` messages (then `settle` s more), or timeout."""
+    """Read `topic` from the start until `count` messages and `until(found)` (then `settle`
+    s more), or timeout."""
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=bootstrap,
@@ -81,7 +77,7 @@ async def consume(
     settle_until: float | None = None
     try:
         while time.monotonic() < deadline:
-            if settle_until is None and len(found) >= count:
+            if settle_until is None and len(found) >= count and (until is None or until(found)):
                 settle_until = time.monotonic() + settle
             if settle_until is not None and time.monotonic() >= settle_until:
                 break
@@ -110,46 +106,6 @@ async def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
             await consumer.stop()
 
 
-@dataclass
-class Worker:
-    """`airmp worker` in a subprocess, configured only through AIRMP_ variables."""
-
-    env: dict[str, str]
-    log_path: Path
-    process: subprocess.Popen[bytes] | None = None
-    extra_args: list[str] = field(default_factory=list)
-
-    def start(self) -> Worker:
-        log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it
-        self.process = subprocess.Popen(
-            [AIRMP, "worker", "--without-web", *self.extra_args]
-            if self.env.get("AIRMP_WEB_DISABLED")
-            else [AIRMP, "worker", *self.extra_args],
-            env={**os.environ, **self.env},
-            cwd=self.env.get("AIRMP_TEST_CWD", str(ROOT)),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-        return self
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> int:
-        process, self.process = self.process, None
-        if process is None:
-            return 0
-        if process.poll() is None:
-            process.send_signal(sig)
-            try:
-                process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        return process.returncode
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-
 def worker_env(bootstrap: str, tmp: Path, **overrides: str) -> dict[str, str]:
     """Settings for one test's worker: its own app id, topics and data dir."""
     app_id = unique("t")
@@ -175,85 +131,3 @@ def worker_env(bootstrap: str, tmp: Path, **overrides: str) -> dict[str, str]:
 
 def run(coro):  # type: ignore[no-untyped-def]
     return asyncio.run(coro)
-
-
-@dataclass
-class Endpoint:
-    """`airmp mock-mparticle` in a subprocess on a free loopback port."""
-
-    log_path: Path
-    api_key: str = "it-key"
-    api_secret: str = "it-secret"
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> Endpoint:
-        import httpx
-
-        log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it
-        env = {
-            **os.environ,
-            "AIRMP_MPARTICLE_API_KEY": self.api_key,
-            "AIRMP_MPARTICLE_API_SECRET": self.api_secret,
-        }
-        self.process = subprocess.Popen(
-            [AIRMP, "mock-mparticle", "--port", str(self.port)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                httpx.get(f"{self.base_url}/_mock/health", timeout=1).raise_for_status()
-                return self
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        raise RuntimeError(f"local endpoint did not start: {self.log_path.read_text()}")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=20)
-        self.process = None
-
-    def accepted(self) -> dict[str, list[dict[str, object]]]:
-        import httpx
-
-        return httpx.get(f"{self.base_url}/_mock/accepted", timeout=10).json()  # type: ignore[no-any-return]
-
-    def faults(self, **changes: object) -> None:
-        import httpx
-
-        httpx.post(f"{self.base_url}/_mock/faults", json=changes, timeout=10).raise_for_status()
-
-    def env(self) -> dict[str, str]:
-        """Worker settings that point the sink here."""
-        return {
-            "AIRMP_MPARTICLE_API_ENDPOINT": self.base_url,
-            "AIRMP_MPARTICLE_API_KEY": self.api_key,
-            "AIRMP_MPARTICLE_API_SECRET": self.api_secret,
-            "AIRMP_SINK_LINGER_SECONDS": "0.3",
-            "AIRMP_SINK_ENABLED": "true",
-        }
-
-    def wait_for_events(
-        self, ids: set[str], timeout: float = 120
-    ) -> dict[str, list[dict[str, object]]]:
-        """Until every mParticle event id in `ids` was accepted (or timeout): the last view."""
-        deadline = time.monotonic() + timeout
-        while True:
-            view = self.accepted()
-            seen = {
-                e["data"]["source_message_id"]  # type: ignore[index]
-                for b in view["batches"]
-                for e in b.get("events", [])  # type: ignore[attr-defined]
-            }
-            if ids <= seen or time.monotonic() > deadline:
-                return view
-            time.sleep(0.3)

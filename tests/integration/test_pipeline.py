@@ -6,6 +6,7 @@ import signal
 import subprocess
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 import journeys
@@ -48,6 +49,12 @@ def by_wallet(lines: list[bytes]) -> dict[str, list[bytes]]:
 def records_of(messages: list[Message]) -> dict[str, list[bytes]]:
     ordered = sorted(messages, key=lambda m: (m.partition, m.offset))
     return by_wallet([m.value for m in ordered])
+
+
+def all_of(expected: list[bytes]) -> Callable[[list[Message]], bool]:
+    """Done when every expected record's source_request_id was read (duplicates aside)."""
+    wanted = {request_id(r) for r in expected}
+    return lambda found: wanted <= {request_id(m.value) for m in found}
 
 
 def request_id(record: bytes) -> str:
@@ -108,7 +115,15 @@ def test_thin_path_matches_airmp_map(kafka_bootstrap: str, env: dict[str, str], 
     run(produce(kafka_bootstrap, env["AIRMP_INPUT_TOPIC"], keyed(notifications)))
     worker = start_worker(env, tmp_path, "w1")
     try:
-        got = run(consume(kafka_bootstrap, env["AIRMP_RECORDS_TOPIC"], len(expected), settle=2))
+        got = run(
+            consume(
+                kafka_bootstrap,
+                env["AIRMP_RECORDS_TOPIC"],
+                len(expected),
+                until=all_of(expected),
+                settle=2,
+            )
+        )
     finally:
         assert worker.stop() == 0, worker.log()[-3000:]
     assert records_of(got) == by_wallet(expected), worker.log()[-3000:]
@@ -134,7 +149,15 @@ def test_poison_messages_go_to_dead_letters_and_work_goes_on(
     worker = start_worker(env, tmp_path, "w1")
     try:
         dead = run(consume(kafka_bootstrap, env["AIRMP_DEAD_LETTER_TOPIC"], len(poison)))
-        got = run(consume(kafka_bootstrap, env["AIRMP_RECORDS_TOPIC"], len(expected), settle=1))
+        got = run(
+            consume(
+                kafka_bootstrap,
+                env["AIRMP_RECORDS_TOPIC"],
+                len(expected),
+                until=all_of(expected),
+                settle=1,
+            )
+        )
     finally:
         assert worker.stop() == 0
     assert [m.value for m in sorted(dead, key=lambda m: m.offset)] == poison
@@ -169,7 +192,15 @@ def test_sigkill_then_restart_continues_from_table_state(
     run(produce(kafka_bootstrap, topic, keyed(notifications[half:])))
     second = start_worker(env, tmp_path, "w2")
     try:
-        got = run(consume(kafka_bootstrap, env["AIRMP_RECORDS_TOPIC"], len(expected), settle=3))
+        got = run(
+            consume(
+                kafka_bootstrap,
+                env["AIRMP_RECORDS_TOPIC"],
+                len(expected),
+                until=all_of(expected),
+                settle=3,
+            )
+        )
     finally:
         assert second.stop() == 0, second.log()[-3000:]
     assert_at_least_once(got, by_wallet(expected), before_kill)
@@ -184,7 +215,15 @@ def test_two_workers_share_partitions(kafka_bootstrap: str, env: dict[str, str],
     try:
         time.sleep(8)  # both in the group before the data arrives
         run(produce(kafka_bootstrap, env["AIRMP_INPUT_TOPIC"], keyed(notifications)))
-        got = run(consume(kafka_bootstrap, env["AIRMP_RECORDS_TOPIC"], len(expected), settle=2))
+        got = run(
+            consume(
+                kafka_bootstrap,
+                env["AIRMP_RECORDS_TOPIC"],
+                len(expected),
+                until=all_of(expected),
+                settle=2,
+            )
+        )
     finally:
         assert a.stop() == 0
         assert b.stop() == 0

@@ -1,0 +1,62 @@
+"""Create the topics the worker uses before Faust subscribes to them.
+
+Faust's consumer ignores a topic that is missing when it subscribes until its next metadata
+refresh (minutes), and a topic first written to would be auto-created by the broker with
+the broker's default partition count. So every topic is created up front, when missing,
+with the configured partitions and a message size limit that fits any input.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from config import Settings
+from streams.kafka_options import aiokafka_options
+
+log = logging.getLogger("airmp.topics")
+
+
+def topic_names(settings: Settings) -> list[str]:
+    return [
+        settings.input_topic,
+        by_wallet_topic(settings),
+        settings.records_topic,
+        settings.dead_letter_topic,
+    ]
+
+
+def by_wallet_topic(settings: Settings) -> str:
+    return f"{settings.app_id}-air-by-wallet"
+
+
+def topic_config(settings: Settings) -> dict[str, str]:
+    return {"max.message.bytes": str(settings.max_message_bytes + 64 * 1024)}
+
+
+async def ensure_topics(settings: Settings) -> list[str]:
+    """Create the missing topics; return the names created."""
+    admin = AIOKafkaAdminClient(**aiokafka_options(settings), request_timeout_ms=30_000)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [name for name in topic_names(settings) if name not in existing]
+        if missing:
+            new = [
+                NewTopic(
+                    name,
+                    settings.topic_partitions,
+                    settings.topic_replication_factor,
+                    topic_configs=topic_config(settings),
+                )
+                for name in missing
+            ]
+            with contextlib.suppress(TopicAlreadyExistsError):  # another worker won the race
+                await admin.create_topics(new)
+            log.info("created topics: %s", ", ".join(missing))
+        return missing
+    finally:
+        await admin.close()
