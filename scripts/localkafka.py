@@ -105,6 +105,21 @@ def libs_dir(version: str = KAFKA_VERSION) -> Path:
     return libs
 
 
+_PREFIX = "airmp-kafka-"
+
+
+def _remove_orphans() -> None:
+    """Temp dirs of brokers whose owner was killed (SIGKILL skips our clean-up)."""
+    for path in Path(tempfile.gettempdir()).glob(_PREFIX + "*"):
+        try:
+            owner = int((path / "owner.pid").read_text())
+            os.kill(owner, 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except (OSError, ValueError):
+            continue  # not ours to judge (no pid file yet, or another user's)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -133,13 +148,21 @@ class LocalKafka:
         heap: str = "768m",
         scram_users: dict[str, str] | None = None,
         version: str = KAFKA_VERSION,
+        port: int = 0,
+        controller_port: int = 0,
     ) -> None:
         self.version = version
         self.heap = heap
         self.scram_users = dict(scram_users or {})
         self._own_workdir = workdir is None
-        self.workdir = Path(workdir or tempfile.mkdtemp(prefix="airmp-kafka-"))
-        self.port = 0
+        if workdir is None:
+            _remove_orphans()
+        self.workdir = Path(workdir or tempfile.mkdtemp(prefix=_PREFIX))
+        (self.workdir / "owner.pid").write_text(str(os.getpid()))
+        # 0: a free port, chosen at the first start and kept, so stop() + start() (same
+        # workdir) brings the broker back on the same address with the same data.
+        self.port = port
+        self.controller_port = controller_port
         self.sasl_port = 0
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -171,12 +194,13 @@ class LocalKafka:
         ]
 
     def _write_config(self) -> Path:
-        self.port, controller = free_port(), free_port()
+        self.port = self.port or free_port()
+        self.controller_port = controller = self.controller_port or free_port()
         listeners = [f"PLAINTEXT://127.0.0.1:{self.port}", f"CONTROLLER://127.0.0.1:{controller}"]
         protocols = ["PLAINTEXT:PLAINTEXT", "CONTROLLER:PLAINTEXT"]
         extra: list[str] = []
         if self.scram_users:
-            self.sasl_port = free_port()
+            self.sasl_port = self.sasl_port or free_port()
             listeners.append(f"SASL://127.0.0.1:{self.sasl_port}")
             protocols.append("SASL:SASL_PLAINTEXT")
             extra += [
@@ -225,10 +249,15 @@ class LocalKafka:
         for user, password in self.scram_users.items():
             for mech in ("SCRAM-SHA-256", "SCRAM-SHA-512"):
                 fmt += ["--add-scram", f"{mech}=[name={user},password={password}]"]
-        result = subprocess.run(
-            self._java(libs, "kafka.tools.StorageTool", *fmt), capture_output=True, text=True
+        formatted = (self.workdir / "data" / "meta.properties").exists()  # a restart
+        result = (
+            subprocess.run(
+                self._java(libs, "kafka.tools.StorageTool", *fmt), capture_output=True, text=True
+            )
+            if not formatted
+            else None
         )
-        if result.returncode != 0:
+        if result is not None and result.returncode != 0:
             raise RuntimeError(f"formatting Kafka storage failed:\n{result.stdout}{result.stderr}")
         started = time.monotonic()
         with open(self.workdir / "logs" / "stdout.log", "wb") as out:

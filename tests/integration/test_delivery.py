@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import journeys
 import orjson
 import pytest
@@ -118,3 +119,45 @@ def test_sigkill_between_send_and_commit_resends_the_same_batch(
     by_id = {b["source_request_id"]: b for b in before}
     for batch in resent:
         assert batch == by_id[batch["source_request_id"]]
+
+
+def test_wrong_credentials_stop_the_sink_and_commit_nothing(
+    kafka_bootstrap: str, endpoint: Endpoint, tmp_path: Path
+):
+    notifications = journeys.build(wallets=3, seed=14)
+    expected = expected_records(notifications)
+    secret = "not-the-secret-4711"
+    env = worker_env(
+        kafka_bootstrap,
+        tmp_path,
+        **{**endpoint.env(), "AIRMP_MPARTICLE_API_SECRET": secret},
+        AIRMP_SINK_SHUTDOWN_GRACE_SECONDS="2",
+    )
+    run(produce(kafka_bootstrap, env["AIRMP_INPUT_TOPIC"], [(None, n) for n in notifications]))
+    first = Worker(env=env, log_path=tmp_path / "w1.log").start()
+    ready_url = f"http://127.0.0.1:{env['AIRMP_WEB_PORT']}/readyz"
+    deadline = time.monotonic() + 90
+    answer = None
+    while time.monotonic() < deadline:
+        try:
+            answer = httpx.get(ready_url, timeout=5)
+            if answer.status_code == 503 and "sink stopped" in answer.text:
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    assert answer is not None and answer.status_code == 503, first.log()[-3000:]
+    assert "credentials" in answer.json()["reasons"][0]
+    # Stopped with records it could not deliver: it exits 75 and commits none of them.
+    assert first.stop(timeout=60) == 75, first.log()[-3000:]
+    log = first.log()
+    assert "SINK STOPPED" in log and secret not in log
+    assert endpoint.accepted()["batches"] == []
+
+    fixed = {**env, "AIRMP_MPARTICLE_API_SECRET": endpoint.api_secret}
+    second = Worker(env=fixed, log_path=tmp_path / "w2.log").start()
+    try:
+        view = endpoint.wait_for_events(message_ids(expected))
+    finally:
+        assert second.stop() == 0, second.log()[-3000:]
+    assert accepted_ids(view) == message_ids(expected)
