@@ -57,7 +57,7 @@ async def consume(
     bootstrap: str,
     topic: str,
     count: int,
-    timeout: float = 90.0,
+    timeout: float = 240.0,
     settle: float = 0.0,
     until: Callable[[list[Message]], bool] | None = None,
 ) -> list[Message]:

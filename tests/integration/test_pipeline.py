@@ -73,7 +73,12 @@ def assert_at_least_once(
     assert set(have) == set(want)
     for wallet, records in want.items():
         ids = [request_id(r) for r in have[wallet]]
-        assert list(dict.fromkeys(ids)) == [request_id(r) for r in records], wallet
+        names = {request_id(r): orjson.loads(r)["air"]["event_name"] for r in records}
+        assert list(dict.fromkeys(ids)) == [request_id(r) for r in records], (
+            wallet,
+            [names.get(i, "?") for i in dict.fromkeys(ids)],
+            [names[request_id(r)] for r in records],
+        )
     expected = {request_id(r): r for rs in want.values() for r in rs}
     for m in messages:
         wanted = expected[request_id(m.value)]
@@ -96,6 +101,30 @@ def start_worker(env: dict[str, str], tmp: Path, name: str) -> Worker:
     return Worker(env=env, log_path=tmp / f"{name}.log").start()
 
 
+def records_from_worker(
+    bootstrap: str,
+    env: dict[str, str],
+    tmp: Path,
+    name: str,
+    expected: list[bytes],
+    settle: float = 2,
+) -> list[Message]:
+    """Run a worker until every expected record is on the records topic; stop it cleanly."""
+    worker = start_worker(env, tmp, name)
+    try:
+        return run(
+            consume(
+                bootstrap,
+                env["AIRMP_RECORDS_TOPIC"],
+                len(expected),
+                until=all_of(expected),
+                settle=settle,
+            )
+        )
+    finally:
+        assert worker.stop() == 0, worker.log()[-3000:]
+
+
 def keyed(notifications: list[bytes]) -> list[tuple[bytes | None, bytes]]:
     """Keys that keep each wallet in one partition (so Kafka keeps its order), like a
     producer keying by card number, but are not the walletId: the processor re-keys."""
@@ -113,20 +142,8 @@ def test_thin_path_matches_airmp_map(kafka_bootstrap: str, env: dict[str, str], 
     expected = expected_records(notifications)
     assert len(expected) > 20
     run(produce(kafka_bootstrap, env["AIRMP_INPUT_TOPIC"], keyed(notifications)))
-    worker = start_worker(env, tmp_path, "w1")
-    try:
-        got = run(
-            consume(
-                kafka_bootstrap,
-                env["AIRMP_RECORDS_TOPIC"],
-                len(expected),
-                until=all_of(expected),
-                settle=2,
-            )
-        )
-    finally:
-        assert worker.stop() == 0, worker.log()[-3000:]
-    assert records_of(got) == by_wallet(expected), worker.log()[-3000:]
+    got = records_from_worker(kafka_bootstrap, env, tmp_path, "w1", expected)
+    assert records_of(got) == by_wallet(expected)
     for message in got:
         assert message.key == orjson.loads(message.value)["air"]["wallet_id"].encode()
 
@@ -190,19 +207,7 @@ def test_sigkill_then_restart_continues_from_table_state(
     first.stop(signal.SIGKILL)
     before_kill = run(end_offsets(kafka_bootstrap, env["AIRMP_RECORDS_TOPIC"]))
     run(produce(kafka_bootstrap, topic, keyed(notifications[half:])))
-    second = start_worker(env, tmp_path, "w2")
-    try:
-        got = run(
-            consume(
-                kafka_bootstrap,
-                env["AIRMP_RECORDS_TOPIC"],
-                len(expected),
-                until=all_of(expected),
-                settle=3,
-            )
-        )
-    finally:
-        assert second.stop() == 0, second.log()[-3000:]
+    got = records_from_worker(kafka_bootstrap, env, tmp_path, "w2", expected, settle=3)
     assert_at_least_once(got, by_wallet(expected), before_kill)
 
 

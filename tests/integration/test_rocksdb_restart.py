@@ -7,8 +7,8 @@ from pathlib import Path
 
 import journeys
 import pytest
-from kafka_tools import Worker, consume, end_offsets, produce, run, worker_env
-from test_pipeline import all_of, by_wallet, expected_records, keyed, records_of
+from kafka_tools import end_offsets, produce, run, worker_env
+from test_pipeline import by_wallet, expected_records, keyed, records_from_worker, records_of
 
 pytestmark = pytest.mark.integration
 
@@ -42,40 +42,19 @@ def test_restart_reads_only_the_changelog_tail(kafka_bootstrap: str, tmp_path: P
     expected = expected_records(first_half + second_half)
 
     run(produce(kafka_bootstrap, env["AIRMP_INPUT_TOPIC"], keyed(first_half)))
-    first = Worker(env=env, log_path=tmp_path / "w1.log").start()
-    try:
-        run(
-            consume(
-                kafka_bootstrap,
-                env["AIRMP_RECORDS_TOPIC"],
-                1,
-                until=all_of(expected_records(first_half)),
-            )
-        )
-    finally:
-        assert first.stop() == 0, first.log()[-3000:]
+    records_from_worker(
+        kafka_bootstrap, env, tmp_path, "w1", expected_records(first_half), settle=0
+    )
     written = run(end_offsets(kafka_bootstrap, changelog))
     assert sum(written.values()) > 50
 
     run(produce(kafka_bootstrap, env["AIRMP_INPUT_TOPIC"], keyed(second_half)))
-    second = Worker(env=env, log_path=tmp_path / "w2.log").start()
-    try:
-        got = run(
-            consume(
-                kafka_bootstrap,
-                env["AIRMP_RECORDS_TOPIC"],
-                len(expected),
-                until=all_of(expected),
-                settle=1,
-            )
-        )
-    finally:
-        assert second.stop() == 0, second.log()[-3000:]
+    got = records_from_worker(kafka_bootstrap, env, tmp_path, "w2", expected, settle=1)
 
     # The first start read every changelog partition from its beginning (-1); the restart
     # starts where the local rocksdb store already is: the end of what the first run wrote.
-    assert set(reading_starts(first.log()).values()) == {-1}
-    starts = reading_starts(second.log())
+    assert set(reading_starts((tmp_path / "w1.log").read_text()).values()) == {-1}
+    starts = reading_starts((tmp_path / "w2.log").read_text())
     assert starts == {p: off - 1 for p, off in written.items()}, (starts, written)
     # ... and the state it kept is right: the records equal `airmp map` over both halves.
     assert records_of(got) == by_wallet(expected)
