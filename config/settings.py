@@ -141,6 +141,13 @@ class Settings(BaseSettings):
     # --- Operations ----------------------------------------------------------------------
     log_format: LogFormat = LogFormat.text
     log_level: str = "info"
+    # operations (streams/lag_metrics.py, streams/logs.py)
+    lag_metrics_interval_seconds: float = Field(
+        15.0, ge=1, le=3600, description="how often the consumer-lag gauge is updated"
+    )
+    broker_check_interval_seconds: float = Field(
+        2.0, ge=0.5, le=300, description="how often readiness checks the broker answers"
+    )
 
     @field_validator("identity_type")
     @classmethod

@@ -158,6 +158,7 @@ class LocalKafka:
         if workdir is None:
             _remove_orphans()
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix=_PREFIX))
+        self.workdir.mkdir(parents=True, exist_ok=True)
         (self.workdir / "owner.pid").write_text(str(os.getpid()))
         # 0: a free port, chosen at the first start and kept, so stop() + start() (same
         # workdir) brings the broker back on the same address with the same data.

@@ -54,7 +54,29 @@ def mock_mparticle_command(
     )
 
 
-OUR_COMMANDS: list[click.Command] = [map_command, mock_mparticle_command]
+# --- operations commands (lag, replay) ---------------------------------------------------
+@click.command("lag")
+@click.option("--group", "groups", multiple=True, help="consumer group (default: AIRMP_APP_ID)")
+@click.option("--max-lag", type=click.IntRange(min=0), default=None, help="exit 1 above this")
+@click.option("--watch", type=click.FloatRange(min=0.5), default=None, help="repeat every S s")
+@click.option("--json", "as_json", is_flag=True, help="one JSON object instead of a table")
+def lag_command(
+    groups: tuple[str, ...], max_lag: int | None, watch: float | None, as_json: bool
+) -> None:
+    """Committed offset, end offset and lag of the connector's consumer group per partition.
+
+    Exit status: 0 within --max-lag, 1 above it, 2 when Kafka cannot be reached or used.
+    """
+    from streams.lag import run_lag
+
+    settings = _settings()
+    sys.exit(run_lag(settings, list(groups), as_json=as_json, max_lag=max_lag, watch=watch))
+
+
+OPS_COMMANDS: list[click.Command] = [lag_command]
+# --- end of operations commands -----------------------------------------------------------
+
+OUR_COMMANDS: list[click.Command] = [map_command, mock_mparticle_command, *OPS_COMMANDS]
 
 
 def main(argv: list[str] | None = None) -> Any:
@@ -66,13 +88,22 @@ def main(argv: list[str] | None = None) -> Any:
 
     for command in OUR_COMMANDS:
         faust_cli.add_command(command)
-    if args[:1] == ["worker"]:
+    if args[:1] == ["worker"] and not {"--help", "-h"} & set(args):
         import asyncio
 
+        from streams.kafka_check import BrokerError, start_up_check  # operations
+        from streams.logs import configure as configure_logging  # operations
         from streams.topics import ensure_topics
 
-        asyncio.run(ensure_topics(settings))
+        configure_logging(settings)  # operations: start-up lines in the chosen format
+        try:  # operations: rejected credentials / no broker -> one line, exit 2
+            asyncio.run(start_up_check(settings, ensure_topics))
+        except BrokerError as exc:
+            click.echo(f"airmp worker: {exc}", err=True)
+            sys.exit(2)
         if not any(a in ("-l", "--loglevel") for a in args):
             args = [*args, "--loglevel", settings.log_level]
     sys.argv = ["airmp", *args]
-    create_app(settings).main()
+    from streams.logs import faust_options as logging_options  # operations: log format
+
+    create_app(settings, **logging_options(settings)).main()

@@ -17,6 +17,7 @@ class HealthState:
     """What readiness depends on; agents set these, the views read them."""
 
     sink_stopped: str | None = None  # why the sink stopped (401/403, unfixable status)
+    broker_unreachable: str | None = None  # operations: the last broker check's failure
 
 
 STATE = HealthState()
@@ -34,10 +35,20 @@ def install_views(app: faust.App) -> None:
             reasons.append(f"sink stopped: {STATE.sink_stopped}")
         if not app.consumer.assignment():
             reasons.append("no partitions assigned")
+        if STATE.broker_unreachable:  # operations
+            reasons.append(f"broker unreachable: {STATE.broker_unreachable}")
         body = {"ready": not reasons, "reasons": reasons}
         return web.json(body, status=200 if not reasons else 503)
 
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:
         payload = generate_latest(REGISTRY) + generate_latest(SINK_REGISTRY)
-        return web.bytes(payload, content_type=CONTENT_TYPE_LATEST)
+        # aiohttp refuses parameters (charset) in content_type=: send the full header.
+        return web.bytes(payload, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    # --- operations: lag gauge and broker check (streams/lag_metrics.py) ---
+    settings = getattr(app, "airmp", {}).get("settings")
+    if settings is not None:
+        from streams.lag_metrics import install as install_ops_timers
+
+        install_ops_timers(app, settings)

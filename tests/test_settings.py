@@ -103,3 +103,11 @@ def test_cli_help_lists_commands() -> None:
     assert result.returncode == 0, result.stderr
     for command in ("worker", "map", "mock-mparticle"):
         assert command in result.stdout
+
+
+def test_worker_help_needs_no_broker_and_keeps_fausts_options() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRMP_")}
+    env["AIRMP_KAFKA_BOOTSTRAP_SERVERS"] = "127.0.0.1:1"  # nothing listens there
+    result = subprocess.run([AIRMP, "worker", "--help"], env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "--loglevel" in result.stdout and "--web-port" in result.stdout
