@@ -78,7 +78,7 @@ def create_app(settings: Settings, **faust_options: Any) -> faust.App:
     partitions = settings.topic_partitions
 
     def topic(name: str) -> faust.TopicT:
-        # internal=True: Faust creates the topic at start when it is missing.
+        # internal=True lets Faust declare it too; `airmp worker` has already created it.
         return app.topic(
             name,
             partitions=partitions,
@@ -143,17 +143,17 @@ def create_app(settings: Settings, **faust_options: Any) -> faust.App:
         state = mappers.WalletState.from_dict(stored) if stored is not None else None
         outcome = mappers.process(parsed, state, options, tag=delivery_tag(event))
         count(outcome)
-        if outcome.dead_letter is not None:
-            dl = outcome.dead_letter
-            await dead_letters.send(event, dl.kind, dl.reason, "wallet")
-            return
-        # Faust persists assignments only: write the new state back (or delete it).
+        # Store what the mapper returns, as `airmp map`'s store does (a dead-lettered event
+        # may still have changed state: it happened in AIR). Faust persists assignments only.
         if outcome.state is None:
             if stored is not None:
                 del wallet_state[key]
-        else:
+        elif not outcome.duplicate:
             wallet_state[key] = outcome.state.to_dict()
-        if outcome.record is not None:
+        if outcome.dead_letter is not None:
+            dl = outcome.dead_letter
+            await dead_letters.send(event, dl.kind, dl.reason, "wallet")
+        elif outcome.record is not None:
             metrics.RECORDS_OUT.labels(parsed.event_name).inc()
             await records_topic.send(key=key, value=orjson.dumps(outcome.record))
 

@@ -73,7 +73,44 @@ def lag_command(
     sys.exit(run_lag(settings, list(groups), as_json=as_json, max_lag=max_lag, watch=watch))
 
 
-OPS_COMMANDS: list[click.Command] = [lag_command]
+@click.command("replay")
+@click.option("--from-timestamp", metavar="T", help="ISO 8601 (UTC without offset) or epoch ms")
+@click.option("--from-offset", metavar="O|P:O,...", help="offset on every partition, or per one")
+@click.option("--to-timestamp", metavar="T2", help="stop before the first message at or after T2")
+@click.option(
+    "--dry-run",
+    metavar="FILE",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="write the records to FILE (JSON lines) instead of the records topic",
+)
+def replay_command(
+    from_timestamp: str | None,
+    from_offset: str | None,
+    to_timestamp: str | None,
+    dry_run: str | None,
+) -> None:
+    """Re-process a range of the AIR input topic through mapping and delivery.
+
+    No consumer group: partitions are assigned by hand and nothing is committed, so a live
+    worker is not disturbed. Wallet state starts from the table's changelog (the newest), so
+    older events never roll a profile back; records keep their source_request_id.
+    Exit status: 0 done, 2 bad arguments or Kafka errors (one line).
+    """
+    from streams.replay import run_replay
+
+    settings = _settings()
+    sys.exit(
+        run_replay(
+            settings,
+            from_timestamp=from_timestamp,
+            from_offset=from_offset,
+            to_timestamp=to_timestamp,
+            dry_run=dry_run,
+        )
+    )
+
+
+OPS_COMMANDS: list[click.Command] = [lag_command, replay_command]
 # --- end of operations commands -----------------------------------------------------------
 
 OUR_COMMANDS: list[click.Command] = [map_command, mock_mparticle_command, *OPS_COMMANDS]
