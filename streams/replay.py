@@ -254,10 +254,12 @@ class Replayer:
                 totals.duplicates += 1
                 return None
         outcome = mappers.process(parsed, state, self.options, tag=tag)
-        if outcome.dead_letter is not None:
-            totals.dead_letters += 1  # like the worker: a dead letter leaves state alone
-            return None
+        # Like the worker: keep what the mapper returns, for a dead-lettered event too (it
+        # happened in AIR and may have changed the wallet).
         self.states[wallet] = outcome.state
+        if outcome.dead_letter is not None:
+            totals.dead_letters += 1
+            return None
         if outcome.record is None:
             totals.unmapped += 1
             return None
