@@ -105,13 +105,21 @@ def test_sigkill_between_send_and_commit_resends_the_same_batch(
     assert before, first.log()[-3000:]
     first.stop(signal.SIGKILL)
     endpoint.faults(delay_after_accept_seconds=0)
+    first_ids = {b["source_request_id"] for b in before}
     second = Worker(env=env, log_path=tmp_path / "w2.log").start()
     try:
+        # Every batch accepted before the kill must arrive a second time.
+        deadline = time.monotonic() + 180
+        while True:
+            view = endpoint.accepted()
+            again = [b["source_request_id"] for b in view["batches"][len(before) :]]
+            if first_ids <= set(again) or time.monotonic() > deadline:
+                break
+            time.sleep(0.3)
         view = endpoint.wait_for_events(message_ids(expected))
     finally:
         assert second.stop() == 0, second.log()[-3000:]
     assert accepted_ids(view) == message_ids(expected)
-    first_ids = {b["source_request_id"] for b in before}
     later = view["batches"][len(before) :]
     resent = [b for b in later if b["source_request_id"] in first_ids]
     assert {b["source_request_id"] for b in resent} == first_ids
