@@ -246,7 +246,9 @@ class LocalKafka:
         (self.workdir / "logs").mkdir(exist_ok=True)
         config = self._write_config()
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
-        fmt = ["format", "-t", cluster_id, "-c", str(config)]
+        # "--cluster-id=<id>": an id may start with "-", which a separate argument would make
+        # the storage tool read as an option.
+        fmt = ["format", f"--cluster-id={cluster_id}", "-c", str(config)]
         for user, password in self.scram_users.items():
             for mech in ("SCRAM-SHA-256", "SCRAM-SHA-512"):
                 fmt += ["--add-scram", f"{mech}=[name={user},password={password}]"]
