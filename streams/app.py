@@ -46,6 +46,16 @@ class OrjsonCodec(faust.Codec):
 faust.serializers.codecs.register("orjson", OrjsonCodec())
 
 
+class Worker(faust.Worker):
+    """Faust's worker without its terminal spinner: at log level WARN and above the spinner
+    sets the root logger to DEBUG to spin on every record, so every library's debug
+    records get built (a tenth of the worker's time in the benchmark)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.spinner = None
+
+
 def create_app(settings: Settings, **faust_options: Any) -> faust.App:
     options = mappers.MappingOptions.from_settings(settings)
     app = faust.App(
@@ -62,6 +72,7 @@ def create_app(settings: Settings, **faust_options: Any) -> faust.App:
         value_serializer="raw",
         web_port=settings.web_port,
         web_enabled=True,
+        Worker=Worker,
         broker_session_timeout=settings.kafka_session_timeout_seconds,
         broker_heartbeat_interval=min(3.0, settings.kafka_session_timeout_seconds / 3),
         producer_acks=-1,
