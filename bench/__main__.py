@@ -64,6 +64,10 @@ def main(argv: list[str] | None = None) -> int:
         bootstrap = kafka.bootstrap
         if "mapping" in steps:
             results["mapping"] = mapping.run(sizes).as_json()
+            sandbox = mapping.sandbox_notifications(sizes.mapping_events)
+            if sandbox is not None:
+                run = mapping.run(sizes, profile=False, events=sandbox, label="AIR sandbox")
+                results["mapping_sandbox"] = run.as_json()
         if "processor" in steps:
             p = processor.run(bootstrap, workdir, sizes, args.store)
             results["processor"] = p.as_json()

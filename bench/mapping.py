@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import cProfile
 import io
+import os
 import pstats
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -85,9 +87,31 @@ def _hotspots(events: list[bytes], top: int = 8) -> list[tuple[str, float, float
     return rows[:top]
 
 
-def run(sizes: Sizes, profile: bool = True) -> MappingResult:
-    say(f"mapping: generating {sizes.mapping_events:,} notifications")
-    events = notifications(sizes.mapping_events)
+def sandbox_notifications(count: int) -> list[bytes] | None:
+    """The real AIR sandbox notifications of `AIR_SAMPLES_DIR` (~13 KB each, as AIR sends
+    them; the project's fixtures are ~1 KB), each copy with its own eesEventId so dedup does
+    not short-cut it. None when the variable is unset: they are read, never copied here."""
+    folder = os.environ.get("AIR_SAMPLES_DIR")
+    if not folder:
+        return None
+    docs = [orjson.loads(p.read_bytes()) for p in sorted(Path(folder).glob("*.json"))]
+    docs += [orjson.loads(p.read_bytes()) for p in sorted(Path(folder).glob("spend-flow/*.json"))]
+    out = []
+    for i in range(count):
+        doc = docs[i % len(docs)]
+        doc["headers"]["eesEventId"] = f"bench-{i}"
+        out.append(orjson.dumps(doc))
+    return out
+
+
+def run(
+    sizes: Sizes, profile: bool = True, events: list[bytes] | None = None, label: str = "fixtures"
+) -> MappingResult:
+    if events is None:
+        say(f"mapping ({label}): generating {sizes.mapping_events:,} notifications")
+        events = notifications(sizes.mapping_events)
+    else:
+        say(f"mapping ({label}): {len(events):,} notifications")
     result = MappingResult(len(events))
     result.records = _map_all(events)  # warm-up (imports, caches), not timed
     for round_ in range(sizes.mapping_rounds):
