@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -44,15 +45,46 @@ def kafka_bootstrap() -> Iterator[str]:
         yield given
         return
     if _docker_answers():
-        from testcontainers.kafka import KafkaContainer
-
-        with KafkaContainer("apache/kafka:4.1.1").with_kraft() as container:
-            yield container.get_bootstrap_server()
+        with _apache_kafka_container() as bootstrap:
+            yield bootstrap
         return
     from localkafka import LocalKafka
 
     with LocalKafka() as broker:
         yield broker.bootstrap
+
+
+@contextlib.contextmanager
+def _apache_kafka_container() -> Iterator[str]:
+    """The same Apache Kafka (KRaft, one node) in Docker. Its listener is bound to a host port
+    chosen first, so the broker can advertise the address clients reach it on.
+    (testcontainers' KafkaContainer is built around Confluent's images, hence generic.)"""
+    from localkafka import free_port
+    from testcontainers.core.container import DockerContainer
+    from testcontainers.core.waiting_utils import wait_for_logs
+
+    port = free_port()
+    container = (
+        DockerContainer("apache/kafka:4.1.1")
+        .with_bind_ports(9092, port)
+        .with_env("KAFKA_NODE_ID", "1")
+        .with_env("KAFKA_PROCESS_ROLES", "broker,controller")
+        .with_env("KAFKA_LISTENERS", "PLAINTEXT://:9092,CONTROLLER://:9093")
+        .with_env("KAFKA_ADVERTISED_LISTENERS", f"PLAINTEXT://127.0.0.1:{port}")
+        .with_env("KAFKA_CONTROLLER_LISTENER_NAMES", "CONTROLLER")
+        .with_env(
+            "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP", "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+        )
+        .with_env("KAFKA_CONTROLLER_QUORUM_VOTERS", "1@localhost:9093")
+        .with_env("KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR", "1")
+        .with_env("KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR", "1")
+        .with_env("KAFKA_TRANSACTION_STATE_LOG_MIN_ISR", "1")
+        .with_env("KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS", "0")
+        .with_env("KAFKA_MESSAGE_MAX_BYTES", "16777216")
+    )
+    with container:
+        wait_for_logs(container, "Kafka Server started", timeout=120)
+        yield f"127.0.0.1:{port}"
 
 
 def _docker_answers() -> bool:
