@@ -224,6 +224,8 @@ class MParticleSink:
                 outcome = status = "timeout"
             except httpx.TransportError:
                 outcome = status = "connection_error"
+            finally:
+                self._limiter.release(n)
             report.statuses[status] += 1
             self._observer.request_done(status, loop.time() - started, n)
             return outcome

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 from collections import deque
 
@@ -12,11 +13,14 @@ def _now() -> float:
 
 
 class RateLimiter:
-    """A token bucket whose tokens come back one window after they are spent.
+    """A token bucket in batches: a request holds its tokens while in flight, and they come
+    back one window after its response.
 
-    A classic refilling bucket lets `capacity + rate` batches through in some one-second
-    span; returning each token exactly one window after use means no `window` seconds ever
-    see more than `capacity` batches start, which is how a server counts.
+    mParticle counts batches as they *arrive*. Every batch that arrives within some window
+    took its token before the window ended and returns it after, so all of them held tokens at
+    once: no window ever sees more than `capacity` batches, however requests in flight bunch
+    up. (Returning tokens a window after the *start* bounds starts only; arrivals of
+    concurrent requests could then exceed the rate.)
     """
 
     def __init__(self, rate: float) -> None:
@@ -24,32 +28,41 @@ class RateLimiter:
             raise ValueError("rate must be positive")
         self.capacity = max(1, math.floor(rate))
         self.window = self.capacity / rate
-        self._spent: deque[tuple[float, int]] = deque()
-        self._used = 0
+        self._held = 0  # tokens of requests still in flight
+        self._cooling: deque[tuple[float, int]] = deque()  # (free at, tokens), oldest first
+        self._cooling_total = 0
+        self._returned = asyncio.Event()
         self._lock = asyncio.Lock()  # first come, first served
 
+    def _n(self, n: int) -> int:
+        return min(n, self.capacity)
+
     async def acquire(self, n: int) -> float:
-        """Take n tokens (n is capped at capacity); returns the seconds waited."""
-        n = min(n, self.capacity)
+        """Take n tokens (n is capped at capacity) until `release(n)`; returns seconds waited."""
+        n = self._n(n)
         waited = 0.0
         async with self._lock:
             while True:
                 now = _now()
-                while self._spent and self._spent[0][0] + self.window <= now:
-                    self._used -= self._spent.popleft()[1]
-                if self._used + n <= self.capacity:
-                    self._spent.append((now, n))
-                    self._used += n
+                while self._cooling and self._cooling[0][0] <= now:
+                    self._cooling_total -= self._cooling.popleft()[1]
+                if self._held + self._cooling_total + n <= self.capacity:
+                    self._held += n
                     return waited
-                need, freed, until = self._used + n - self.capacity, 0, now
-                for spent_at, count in self._spent:
-                    freed += count
-                    until = spent_at + self.window
-                    if freed >= need:
-                        break
-                delay = max(until - now, 0.0)
-                await asyncio.sleep(delay)
-                waited += delay
+                # Wait for the oldest cooling tokens, or for a request in flight to end.
+                delay = self._cooling[0][0] - now if self._cooling else None
+                self._returned.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._returned.wait(), delay)
+                waited += _now() - now
+
+    def release(self, n: int) -> None:
+        """The request that took n tokens got its answer: they cool for one window."""
+        n = self._n(n)
+        self._held -= n
+        self._cooling.append((_now() + self.window, n))
+        self._cooling_total += n
+        self._returned.set()
 
 
 class PauseGate:
