@@ -73,49 +73,35 @@ def _met(ok: bool | None) -> str:
     return "" if ok is None else ("met" if ok else "**missed**")
 
 
+def _mapping_rows(
+    m: dict[str, Any], what: str, suffix: str
+) -> list[tuple[str, str, str, str, str]]:
+    return [
+        ("mapping", f"{what} (median of {len(m['ratios'])})", _n(m["map_rate"]), "", ""),
+        ("mapping", "orjson.loads alone on the same bytes, /s", _n(m["loads_rate"]), "", ""),
+        (
+            "mapping",
+            f"ratio mapping / orjson.loads{suffix}",
+            _n(m["ratio"], 2),
+            f">= {GOAL_MAPPING}",
+            _met(m["ratio"] >= GOAL_MAPPING),
+        ),
+    ]
+
+
 def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
     """(benchmark, measure, value, goal, met) rows."""
     out: list[tuple[str, str, str, str, str]] = []
-    m = results.get("mapping")
-    if m:
-        n = len(m["ratios"])
-        out += [
-            (
-                "mapping",
-                f"AIR notifications/s, project fixtures ~1 KB each (median of {n})",
-                _n(m["map_rate"]),
-                "",
-                "",
-            ),
-            ("mapping", "orjson.loads alone on the same bytes, /s", _n(m["loads_rate"]), "", ""),
-            (
-                "mapping",
-                "ratio mapping / orjson.loads",
-                _n(m["ratio"], 2),
-                f">= {GOAL_MAPPING}",
-                _met(m["ratio"] >= GOAL_MAPPING),
-            ),
-        ]
-    s = results.get("mapping_sandbox")
-    if s:
-        n = len(s["ratios"])
-        out += [
-            (
-                "mapping",
-                f"AIR sandbox notifications/s, ~13 KB each (AIR_SAMPLES_DIR, median of {n})",
-                _n(s["map_rate"]),
-                "",
-                "",
-            ),
-            ("mapping", "orjson.loads alone on the same bytes, /s", _n(s["loads_rate"]), "", ""),
-            (
-                "mapping",
-                "ratio mapping / orjson.loads, sandbox notifications",
-                _n(s["ratio"], 2),
-                f">= {GOAL_MAPPING}",
-                _met(s["ratio"] >= GOAL_MAPPING),
-            ),
-        ]
+    for key, what, suffix in (
+        ("mapping", "AIR notifications/s, project fixtures ~1 KB each", ""),
+        (
+            "mapping_sandbox",
+            "AIR sandbox notifications/s, ~13 KB each (AIR_SAMPLES_DIR)",
+            ", sandbox notifications",
+        ),
+    ):
+        if m := results.get(key):
+            out += _mapping_rows(m, what, suffix)
     p = results.get("processor")
     if p:
         n = len(p["ratios"])
