@@ -97,7 +97,11 @@ def run(bootstrap: str, workdir: Path, sizes: Sizes, store: str) -> MemoryResult
                 sizes.memory_large,
                 3600,
                 process=worker.process,
-                checkpoints=[1, sizes.memory_small],
+                checkpoints=[
+                    1,
+                    sizes.memory_small,
+                    *(sizes.memory_large * k // 4 for k in (1, 2, 3)),
+                ],
             )
         )
         result.seconds = time.monotonic() - started

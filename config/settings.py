@@ -111,6 +111,14 @@ class Settings(BaseSettings):
     )
     store: str = Field("rocksdb://", description="Faust table store: rocksdb:// or memory://")
     data_dir: str = Field("var/airmp-data", description="where table stores live")
+    # Faust's RocksDB defaults (64 MiB x 3 memtables and a 2 GiB block cache per partition)
+    # let a worker's RSS grow with every state write for hundreds of MiB before it levels.
+    rocksdb_write_buffer_mb: int = Field(
+        4, ge=1, le=1024, description="RocksDB memtable size per table partition"
+    )
+    rocksdb_block_cache_mb: int = Field(
+        8, ge=1, le=16384, description="RocksDB read cache per table partition"
+    )
     web_port: int = Field(6066, ge=0, le=65535)
 
     # --- Mapping -------------------------------------------------------------------------
