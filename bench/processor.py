@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +24,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer
 from services import Worker
 
+from bench import ROOT
 from bench.common import (
     MAX_REQUEST,
     Offsets,
@@ -39,8 +43,10 @@ from bench.common import (
     say,
     unique,
     wait_drained,
+    wallet_key,
     worker_env,
 )
+from bench.trivial import trivial_map
 
 WORKER_TIMEOUT = 900.0
 
@@ -49,9 +55,12 @@ WORKER_TIMEOUT = 900.0
 class ProcessorResult:
     events: int
     store: str
-    worker_rates: list[float] = field(default_factory=list)
+    worker_rates: list[float] = field(default_factory=list)  # input keyed by walletId
+    rekey_rates: list[float] = field(default_factory=list)  # other keys: the re-key hop
+    faust_rates: list[float] = field(default_factory=list)  # Faust pass-through agent
     baseline_rates: list[float] = field(default_factory=list)
     ratios: list[float] = field(default_factory=list)  # per repetition, same conditions
+    faust_ratios: list[float] = field(default_factory=list)  # pass-through / raw, per rep
     paced_rate: float = 0.0
     latencies_ms: list[float] = field(default_factory=list)
 
@@ -67,11 +76,21 @@ class ProcessorResult:
     def ratio(self) -> float:
         return median(self.ratios)
 
+    @property
+    def faust_ratio(self) -> float:
+        return median(self.faust_ratios)
+
     def as_json(self) -> dict[str, Any]:
         return {
             "events": self.events,
             "store": self.store,
             "worker_rates": self.worker_rates,
+            "rekey_rates": self.rekey_rates,
+            "rekey_rate": median(self.rekey_rates),
+            "faust_rates": self.faust_rates,
+            "faust_rate": median(self.faust_rates),
+            "faust_ratios": self.faust_ratios,
+            "faust_ratio": self.faust_ratio,
             "baseline_rates": self.baseline_rates,
             "ratios": self.ratios,
             "worker_rate": self.worker_rate,
@@ -83,19 +102,6 @@ class ProcessorResult:
             "latency_p99_ms": percentile(self.latencies_ms, 99),
             "latency_max_ms": max(self.latencies_ms, default=float("nan")),
         }
-
-
-def _trivial_map(doc: Any) -> dict[str, Any]:
-    """The baseline's 'mapping': a few header fields and the first operation's wallet."""
-    headers = doc["headers"]
-    ops = doc.get("atomicOperations") or [{}]
-    value = ops[0].get("objectValue") or {}
-    return {
-        "event_id": headers.get("eesEventId"),
-        "event_name": headers.get("eventName"),
-        "event_date": headers.get("eventDate"),
-        "wallet_id": value.get("walletId") if isinstance(value, dict) else None,
-    }
 
 
 async def raw_aiokafka(bootstrap: str, source: str, total: int) -> float:
@@ -121,7 +127,7 @@ async def raw_aiokafka(bootstrap: str, source: str, total: int) -> float:
             batch = await consumer.getmany(timeout_ms=1000, max_records=2000)
             for messages in batch.values():
                 for m in messages:
-                    record = _trivial_map(orjson.loads(m.value or b"{}"))
+                    record = trivial_map(orjson.loads(m.value or b"{}"))
                     await prod.send(out_topic, key=m.key, value=orjson.dumps(record))
                     done += 1
                     if done % step == 0:
@@ -149,6 +155,10 @@ async def _worker_backlog(bootstrap: str, env: dict[str, str], total: int, worke
         process=worker.process,
     )
     count, first, last = await first_last_timestamps(bootstrap, records)
+    # Re-keyed input: the worker's first output is on the by-wallet topic.
+    hops, hop_first, _ = await first_last_timestamps(bootstrap, by_wallet)
+    if hops:
+        first = min(first, hop_first)
     say(f"  worker: {total:,} events -> {count:,} records in {(last - first) / 1000:.1f}s")
     return total / max((last - first) / 1000, 1e-3)
 
@@ -175,7 +185,7 @@ async def _paced(
             now_ms = int(time.time() * 1000)
             event_id = orjson.loads(raw)["headers"]["eesEventId"]
             sent.setdefault(event_id, now_ms)  # a re-delivery: latency from the first
-            await prod.send(topic, key=producer_key(raw), value=raw, timestamp_ms=now_ms)
+            await prod.send(topic, key=wallet_key(raw), value=raw, timestamp_ms=now_ms)
             if (i + 1) % step == 0:
                 progress(f"paced at {rate:.0f}/s", i + 1, len(events))
         await prod.flush()
@@ -201,38 +211,103 @@ async def end_offsets_of(bootstrap: str, topic: str) -> dict[int, int]:
         return await offsets.end(topic)
 
 
+async def faust_passthrough(bootstrap: str, workdir: Path, source: str, total: int) -> float:
+    """`bench.faust_passthrough` on `source` in its own group; events/s between its first
+    and last output timestamps."""
+    app_id = unique("bench-faust")
+    out_topic = f"{app_id}-out"
+    await create_topics(bootstrap, [out_topic])
+    env = {
+        "BENCH_BOOTSTRAP": bootstrap,
+        "BENCH_SOURCE": source,
+        "BENCH_OUT": out_topic,
+        "BENCH_APP_ID": app_id,
+        "BENCH_DATA_DIR": str(workdir / app_id),
+    }
+    log = open(workdir / f"{app_id}.log", "ab")  # noqa: SIM115 - the child owns it
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bench.faust_passthrough", "worker", "-l", "warn"],
+        env={**os.environ, **env},
+        cwd=str(ROOT),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        await wait_drained(
+            bootstrap, app_id, [source], "Faust pass-through", total, WORKER_TIMEOUT, process
+        )
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+        log.close()
+    count, first, last = await first_last_timestamps(bootstrap, out_topic)
+    return count / max((last - first) / 1000, 1e-3)
+
+
+def _worker_run(
+    bootstrap: str, workdir: Path, topic: str, store: str, total: int, label: str
+) -> tuple[Worker, dict[str, str], float]:
+    """A worker on `topic` until it has processed the backlog; returned still running."""
+    env = worker_env(
+        bootstrap, workdir, unique("bench"), AIRMP_INPUT_TOPIC=topic, AIRMP_STORE=store
+    )
+    worker = Worker(env=env, log_path=workdir / f"{env['AIRMP_APP_ID']}.log").start()
+    try:
+        rate = asyncio.run(_worker_backlog(bootstrap, env, total, worker))
+    except BaseException:
+        worker.stop()
+        raise
+    say(f"  {label}: {rate:,.0f} events/s")
+    return worker, env, rate
+
+
+def _stop(worker: Worker) -> None:
+    code = worker.stop()
+    if code not in (0, -15, 143):
+        say(f"  worker exited with {code}; log: {worker.log_path}")
+
+
 def run(bootstrap: str, workdir: Path, sizes: Sizes, store: str) -> ProcessorResult:
     result = ProcessorResult(sizes.processor_events, store)
     say(f"processor: generating {sizes.processor_events:,} notifications")
     events = notifications(sizes.processor_events)
-    input_topic = unique("bench-air")
-    items = [(producer_key(e), e) for e in events]
-    asyncio.run(create_topics(bootstrap, [input_topic]))
-    asyncio.run(produce(bootstrap, input_topic, items, "pre-filling the input topic"))
+    total = len(events)
+    # The same events twice: keyed by walletId (the README's advice: mapped where they
+    # land) and by card number (any other consistent key: the worker re-keys them first).
+    wallet_topic, card_topic = unique("bench-air"), unique("bench-air-card")
+    asyncio.run(create_topics(bootstrap, [wallet_topic, card_topic]))
+    wallet_items = [(wallet_key(e), e) for e in events]
+    asyncio.run(produce(bootstrap, wallet_topic, wallet_items, "pre-filling (walletId keys)"))
+    card_items = [(producer_key(e), e) for e in events]
+    asyncio.run(produce(bootstrap, card_topic, card_items, "pre-filling (card keys)"))
     for repetition in range(sizes.processor_runs):
-        say(f"processor run {repetition + 1}/{sizes.processor_runs}: raw aiokafka baseline")
-        base = asyncio.run(raw_aiokafka(bootstrap, input_topic, len(events)))
+        step = f"processor run {repetition + 1}/{sizes.processor_runs}"
+        say(f"{step}: raw aiokafka baseline")
+        base = asyncio.run(raw_aiokafka(bootstrap, wallet_topic, total))
         say(f"  baseline: {base:,.0f} events/s")
-        say(f"processor run {repetition + 1}/{sizes.processor_runs}: airmp worker")
-        last = repetition == sizes.processor_runs - 1
-        env = worker_env(
-            bootstrap, workdir, unique("bench"), AIRMP_INPUT_TOPIC=input_topic, AIRMP_STORE=store
-        )
-        worker = Worker(env=env, log_path=workdir / f"{env['AIRMP_APP_ID']}.log").start()
+        say(f"{step}: Faust pass-through agent")
+        faust_rate = asyncio.run(faust_passthrough(bootstrap, workdir, wallet_topic, total))
+        say(f"  Faust pass-through: {faust_rate:,.0f} events/s ({faust_rate / base:.2f} x raw)")
+        say(f"{step}: airmp worker, card keys (re-key hop)")
+        worker, _, rekey = _worker_run(bootstrap, workdir, card_topic, store, total, "worker")
+        _stop(worker)
+        say(f"{step}: airmp worker, walletId keys")
+        worker, env, rate = _worker_run(bootstrap, workdir, wallet_topic, store, total, "worker")
         try:
-            rate = asyncio.run(_worker_backlog(bootstrap, env, len(events), worker))
-            say(f"  worker: {rate:,.0f} events/s ({rate / base:.2f} x baseline)")
+            say(f"  worker: {rate / base:.2f} x raw, {rate / faust_rate:.2f} x Faust pass-through")
             result.worker_rates.append(rate)
+            result.rekey_rates.append(rekey)
+            result.faust_rates.append(faust_rate)
             result.baseline_rates.append(base)
             result.ratios.append(rate / base)
-            if last:
+            result.faust_ratios.append(faust_rate / base)
+            if repetition == sizes.processor_runs - 1:
                 # Latency on an idle worker: a steady load well under its throughput.
                 result.paced_rate = float(max(50, min(1000, round(rate * 0.3, -1))))
                 result.latencies_ms = asyncio.run(
                     _paced(bootstrap, env, result.paced_rate, sizes.paced_seconds, worker)
                 )
         finally:
-            code = worker.stop()
-            if code not in (0, -15, 143):
-                say(f"  worker exited with {code}; log: {worker.log_path}")
+            _stop(worker)
     return result

@@ -107,11 +107,45 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
         n = len(p["ratios"])
         what = f"{p['events']:,} events backlog, {p['store']}, 6 partitions, median of {n}"
         out += [
-            ("processor", f"airmp worker events/s ({what})", _n(p["worker_rate"]), "", ""),
+            (
+                "processor",
+                f"airmp worker events/s, input keyed by walletId ({what})",
+                _n(p["worker_rate"]),
+                "",
+                "",
+            ),
+            (
+                "processor",
+                "airmp worker events/s, input keyed by card number (re-key hop)",
+                _n(p.get("rekey_rate", float("nan"))),
+                "",
+                "",
+            ),
             (
                 "processor",
                 "raw aiokafka loop events/s (same topic, same run)",
                 _n(p["baseline_rate"]),
+                "",
+                "",
+            ),
+            (
+                "processor",
+                "Faust pass-through agent events/s (same topic: parse, trivial map, produce)",
+                _n(p.get("faust_rate", float("nan"))),
+                "",
+                "",
+            ),
+            (
+                "processor",
+                "ratio Faust pass-through vs raw aiokafka: Faust's own ceiling",
+                _n(p.get("faust_ratio", float("nan")), 2),
+                "",
+                "",
+            ),
+            (
+                "processor",
+                "ratio airmp worker vs Faust pass-through",
+                _n(p["worker_rate"] / p.get("faust_rate", float("nan")), 2),
                 "",
                 "",
             ),
@@ -237,9 +271,14 @@ def plot(results: dict[str, Any], path: Path) -> bool:
         values += [m["map_rate"], m["loads_rate"]]
         colours += ["tab:blue", "tab:gray"]
     if p := results.get("processor"):
-        labels += ["worker", "raw aiokafka"]
-        values += [p["worker_rate"], p["baseline_rate"]]
-        colours += ["tab:blue", "tab:gray"]
+        labels += ["worker", "worker\n(re-key hop)", "Faust\npass-through", "raw aiokafka"]
+        values += [
+            p["worker_rate"],
+            p.get("rekey_rate", 0.0),
+            p.get("faust_rate", 0.0),
+            p["baseline_rate"],
+        ]
+        colours += ["tab:blue", "tab:blue", "tab:gray", "tab:gray"]
     if s := results.get("sink"):
         labels += ["sink records\n(merge off)", "sink records\n(merge on)"]
         values += [s["merge_false"]["records_per_s"], s["merge_true"]["records_per_s"]]
