@@ -114,10 +114,10 @@ class Settings(BaseSettings):
     # Faust's RocksDB defaults (64 MiB x 3 memtables and a 2 GiB block cache per partition)
     # let a worker's RSS grow with every state write for hundreds of MiB before it levels.
     rocksdb_write_buffer_mb: int = Field(
-        4, ge=1, le=1024, description="RocksDB memtable size per table partition"
+        2, ge=1, le=1024, description="RocksDB memtable size per table partition"
     )
     rocksdb_block_cache_mb: int = Field(
-        8, ge=1, le=16384, description="RocksDB read cache per table partition"
+        4, ge=1, le=16384, description="RocksDB read cache per table partition"
     )
     web_port: int = Field(6066, ge=0, le=65535)
 

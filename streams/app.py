@@ -212,11 +212,18 @@ def create_app(settings: Settings, **faust_options: Any) -> faust.App:
             elif key in wallet_state:
                 del wallet_state[key]
 
+    copartitioned: list[int] = []  # [count] once known; [0]: the counts differ
+
     def direct_partitions() -> int | None:
         """The partition count when the input topic is co-partitioned with the by-wallet
-        topic (same count: Faust then assigns partition p of both to the same worker)."""
+        topic (same count: Faust then assigns partition p of both to the same worker).
+        Sticky: a metadata gap must not send one take of a wallet the long way round while
+        the next goes straight, which would reorder the wallet's events."""
         n = app.consumer.topic_partitions(by_wallet_name)
-        return n if n and app.consumer.topic_partitions(input_name) == n else None
+        m = app.consumer.topic_partitions(input_name)
+        if n and m:
+            copartitioned[:] = [n if n == m else 0]
+        return copartitioned[0] or None if copartitioned else None
 
     @app.agent(wallet_inputs, concurrency=1)
     async def wallet_events(stream: faust.StreamT) -> None:
