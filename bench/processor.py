@@ -1,12 +1,13 @@
-"""Processor: AIR topic -> records topic with one `airmp worker`, against a raw aiokafka loop.
+"""Processor: AIR topic -> records topic with one `airmp worker`, against two baselines.
 
-Both read the same pre-filled input topic (a backlog), each in its own consumer group.
-Throughput is input events divided by the span between the first and the last output
-message's timestamp (CreateTime, set by each one's producer), so start-up is not counted.
-Latency is measured afterwards on the same, now idle, worker: new wallets' events are
-produced at a steady rate with their timestamp, and each record's timestamp minus its
-input's is its end-to-end latency (two hops: ingest re-keys by wallet, wallet_events maps).
-"""
+The same events are pre-filled twice, keyed by walletId (mapped where they land) and by card
+number (re-keyed through the by-wallet topic first). The raw aiokafka loop and the Faust
+pass-through agent (`bench.faust_passthrough`) read the walletId-keyed topic, the worker
+reads each; every one in its own consumer group. Throughput is input events divided by the
+span between the first and the last output message's timestamp (CreateTime, set by each
+one's producer), so start-up is not counted. Latency is measured afterwards on the same,
+now idle, walletId worker: new wallets' events are produced at a steady rate with their
+timestamp, and each record's timestamp minus its input's is its end-to-end latency."""
 
 from __future__ import annotations
 
