@@ -87,12 +87,6 @@ def producer_key(raw: bytes) -> bytes:
     return b"card-" + (match.group(1) if match else b"none")
 
 
-def wallet_key(raw: bytes) -> bytes:
-    """The walletId itself, as the README advises producers to key: no re-key hop."""
-    match = _WALLET.search(raw)
-    return match.group(1) if match else b"none"
-
-
 def event_id_of_record(value: bytes) -> str | None:
     """The AIR eesEventId a record came from (its `air.event_id`, first in the record)."""
     match = _EVENT_ID.search(value, 0, 400)

@@ -20,11 +20,11 @@ from bench.common import (
     Sizes,
     create_topics,
     producer,
+    producer_key,
     progress,
     say,
     unique,
     wait_drained,
-    wallet_key,
     worker_env,
 )
 
@@ -68,7 +68,7 @@ async def produce_journeys(bootstrap: str, topic: str, count: int, seed_base: in
         while sent < count:
             chunk = journeys.build(1000, seed)[: count - sent]
             for raw in chunk:
-                await prod.send(topic, key=wallet_key(raw), value=raw)
+                await prod.send(topic, key=producer_key(raw), value=raw)
             sent += len(chunk)
             seed += 1
             progress("pre-filling the input topic", sent, count)
@@ -92,9 +92,7 @@ def run(bootstrap: str, workdir: Path, sizes: Sizes, store: str) -> MemoryResult
             wait_drained(
                 bootstrap,
                 app_id,
-                # Keyed by walletId, every event is mapped where it lands: the input
-                # topic's commits count processed events (the by-wallet topic stays empty).
-                [env["AIRMP_INPUT_TOPIC"], f"{app_id}-air-by-wallet"],
+                [f"{app_id}-air-by-wallet", env["AIRMP_INPUT_TOPIC"]],
                 "worker (memory)",
                 sizes.memory_large,
                 3600,

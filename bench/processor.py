@@ -1,13 +1,13 @@
 """Processor: AIR topic -> records topic with one `airmp worker`, against two baselines.
 
-The same events are pre-filled twice, keyed by walletId (mapped where they land) and by card
-number (re-keyed through the by-wallet topic first). The raw aiokafka loop and the Faust
-pass-through agent (`bench.faust_passthrough`) read the walletId-keyed topic, the worker
-reads each; every one in its own consumer group. Throughput is input events divided by the
-span between the first and the last output message's timestamp (CreateTime, set by each
-one's producer), so start-up is not counted. Latency is measured afterwards on the same,
-now idle, walletId worker: new wallets' events are produced at a steady rate with their
-timestamp, and each record's timestamp minus its input's is its end-to-end latency."""
+The raw aiokafka loop, the Faust pass-through agent (`bench.faust_passthrough`) and the
+worker read the same pre-filled input topic (a backlog), each in its own consumer group.
+Throughput is input events divided by the span between the first and the last output
+message's timestamp (CreateTime, set by each one's producer; the worker's re-keyed topic
+included), so start-up is not counted. Latency is measured afterwards on the same, now
+idle, worker: new wallets' events are produced at a steady rate with their timestamp, and
+each record's timestamp minus its input's is its end-to-end latency (two hops: ingest
+re-keys by wallet, wallet_events maps)."""
 
 from __future__ import annotations
 
@@ -44,7 +44,6 @@ from bench.common import (
     say,
     unique,
     wait_drained,
-    wallet_key,
     worker_env,
 )
 from bench.trivial import trivial_map
@@ -56,8 +55,7 @@ WORKER_TIMEOUT = 900.0
 class ProcessorResult:
     events: int
     store: str
-    worker_rates: list[float] = field(default_factory=list)  # input keyed by walletId
-    rekey_rates: list[float] = field(default_factory=list)  # other keys: the re-key hop
+    worker_rates: list[float] = field(default_factory=list)
     faust_rates: list[float] = field(default_factory=list)  # Faust pass-through agent
     baseline_rates: list[float] = field(default_factory=list)
     ratios: list[float] = field(default_factory=list)  # per repetition, same conditions
@@ -86,8 +84,6 @@ class ProcessorResult:
             "events": self.events,
             "store": self.store,
             "worker_rates": self.worker_rates,
-            "rekey_rates": self.rekey_rates,
-            "rekey_rate": median(self.rekey_rates),
             "faust_rates": self.faust_rates,
             "faust_rate": median(self.faust_rates),
             "faust_ratios": self.faust_ratios,
@@ -186,7 +182,7 @@ async def _paced(
             now_ms = int(time.time() * 1000)
             event_id = orjson.loads(raw)["headers"]["eesEventId"]
             sent.setdefault(event_id, now_ms)  # a re-delivery: latency from the first
-            await prod.send(topic, key=wallet_key(raw), value=raw, timestamp_ms=now_ms)
+            await prod.send(topic, key=producer_key(raw), value=raw, timestamp_ms=now_ms)
             if (i + 1) % step == 0:
                 progress(f"paced at {rate:.0f}/s", i + 1, len(events))
         await prod.flush()
@@ -274,31 +270,23 @@ def run(bootstrap: str, workdir: Path, sizes: Sizes, store: str) -> ProcessorRes
     say(f"processor: generating {sizes.processor_events:,} notifications")
     events = notifications(sizes.processor_events)
     total = len(events)
-    # The same events twice: keyed by walletId (the README's advice: mapped where they
-    # land) and by card number (any other consistent key: the worker re-keys them first).
-    wallet_topic, card_topic = unique("bench-air"), unique("bench-air-card")
-    asyncio.run(create_topics(bootstrap, [wallet_topic, card_topic]))
-    wallet_items = [(wallet_key(e), e) for e in events]
-    asyncio.run(produce(bootstrap, wallet_topic, wallet_items, "pre-filling (walletId keys)"))
-    card_items = [(producer_key(e), e) for e in events]
-    asyncio.run(produce(bootstrap, card_topic, card_items, "pre-filling (card keys)"))
+    input_topic = unique("bench-air")
+    asyncio.run(create_topics(bootstrap, [input_topic]))
+    items = [(producer_key(e), e) for e in events]
+    asyncio.run(produce(bootstrap, input_topic, items, "pre-filling the input topic"))
     for repetition in range(sizes.processor_runs):
         step = f"processor run {repetition + 1}/{sizes.processor_runs}"
         say(f"{step}: raw aiokafka baseline")
-        base = asyncio.run(raw_aiokafka(bootstrap, wallet_topic, total))
+        base = asyncio.run(raw_aiokafka(bootstrap, input_topic, total))
         say(f"  baseline: {base:,.0f} events/s")
         say(f"{step}: Faust pass-through agent")
-        faust_rate = asyncio.run(faust_passthrough(bootstrap, workdir, wallet_topic, total))
+        faust_rate = asyncio.run(faust_passthrough(bootstrap, workdir, input_topic, total))
         say(f"  Faust pass-through: {faust_rate:,.0f} events/s ({faust_rate / base:.2f} x raw)")
-        say(f"{step}: airmp worker, card keys (re-key hop)")
-        worker, _, rekey = _worker_run(bootstrap, workdir, card_topic, store, total, "worker")
-        _stop(worker)
-        say(f"{step}: airmp worker, walletId keys")
-        worker, env, rate = _worker_run(bootstrap, workdir, wallet_topic, store, total, "worker")
+        say(f"{step}: airmp worker")
+        worker, env, rate = _worker_run(bootstrap, workdir, input_topic, store, total, "worker")
         try:
             say(f"  worker: {rate / base:.2f} x raw, {rate / faust_rate:.2f} x Faust pass-through")
             result.worker_rates.append(rate)
-            result.rekey_rates.append(rekey)
             result.faust_rates.append(faust_rate)
             result.baseline_rates.append(base)
             result.ratios.append(rate / base)

@@ -109,15 +109,8 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
         out += [
             (
                 "processor",
-                f"airmp worker events/s, input keyed by walletId ({what})",
+                f"airmp worker events/s ({what})",
                 _n(p["worker_rate"]),
-                "",
-                "",
-            ),
-            (
-                "processor",
-                "airmp worker events/s, input keyed by card number (re-key hop)",
-                _n(p.get("rekey_rate", float("nan"))),
                 "",
                 "",
             ),
@@ -271,14 +264,9 @@ def plot(results: dict[str, Any], path: Path) -> bool:
         values += [m["map_rate"], m["loads_rate"]]
         colours += ["tab:blue", "tab:gray"]
     if p := results.get("processor"):
-        labels += ["worker", "worker\n(re-key hop)", "Faust\npass-through", "raw aiokafka"]
-        values += [
-            p["worker_rate"],
-            p.get("rekey_rate", 0.0),
-            p.get("faust_rate", 0.0),
-            p["baseline_rate"],
-        ]
-        colours += ["tab:blue", "tab:blue", "tab:gray", "tab:gray"]
+        labels += ["worker", "Faust\npass-through", "raw aiokafka"]
+        values += [p["worker_rate"], p.get("faust_rate", 0.0), p["baseline_rate"]]
+        colours += ["tab:blue", "tab:gray", "tab:gray"]
     if s := results.get("sink"):
         labels += ["sink records\n(merge off)", "sink records\n(merge on)"]
         values += [s["merge_false"]["records_per_s"], s["merge_true"]["records_per_s"]]

@@ -99,10 +99,10 @@ def wallet_journey(wallet: int, rng: random.Random, seed: int) -> list[bytes]:
 
 def producer_key(notification: bytes) -> bytes:
     """A key an AIR producer might use: constant per wallet (keeps its order), not its id."""
-    return f"card-{wallet_of(notification)}".encode()
+    return f"card-{_wallet_of(notification)}".encode()
 
 
-def wallet_of(notification: bytes) -> str:
+def _wallet_of(notification: bytes) -> str:
     import mappers
 
     parsed = mappers.parse(notification)

@@ -1,6 +1,6 @@
 """`airmp lag`: how far the connector's consumer group is behind, per topic and partition.
 
-The Faust app reads the input topic and the by-wallet topic (wallet_events) and the
+The Faust app reads the input topic (ingest), the by-wallet topic (wallet_events) and the
 records topic (sink) in ONE consumer group, `AIRMP_APP_ID`. For each group asked about this
 shows every partition of those topics (and of any other topic the group committed on):
 committed offset, end offset, lag. A partition with no committed offset is read from the

@@ -131,20 +131,6 @@ def keyed(notifications: list[bytes]) -> list[tuple[bytes | None, bytes]]:
     return [(journeys.producer_key(n), n) for n in notifications]
 
 
-def wallet_keyed(notifications: list[bytes]) -> list[tuple[bytes | None, bytes]]:
-    """Keyed by walletId, as the README recommends: mapped without the re-key hop."""
-    return [(journeys.wallet_of(n).encode() or None, n) for n in notifications]
-
-
-def mixed_keys(notifications: list[bytes]) -> list[tuple[bytes | None, bytes]]:
-    """Every other wallet keyed by walletId, the rest by card: both paths at once."""
-    return [
-        (wallet.encode(), n) if int(wallet or 0) % 2 else (journeys.producer_key(n), n)
-        for n in notifications
-        for wallet in [journeys.wallet_of(n)]
-    ]
-
-
 @pytest.fixture
 def env(kafka_bootstrap: str, tmp_path: Path) -> dict[str, str]:
     # The sink has its own tests; here the worker stops at the records topic.
@@ -225,23 +211,7 @@ def test_sigkill_then_restart_continues_from_table_state(
     assert_at_least_once(got, by_wallet(expected), before_kill)
 
 
-def test_wallet_keyed_input_skips_the_rekey_hop(
-    kafka_bootstrap: str, env: dict[str, str], tmp_path: Path
-):
-    notifications = journeys.build(wallets=4, seed=5)
-    expected = expected_records(notifications)
-    # Co-partitioned with the by-wallet topic (same count): the precondition of the shortcut.
-    run(create_topics(kafka_bootstrap, [env["AIRMP_INPUT_TOPIC"]], 3))
-    run(produce(kafka_bootstrap, env["AIRMP_INPUT_TOPIC"], wallet_keyed(notifications)))
-    got = records_from_worker(kafka_bootstrap, env, tmp_path, "w1", expected)
-    assert records_of(got) == by_wallet(expected)
-    by_wallet_topic = f"{env['AIRMP_APP_ID']}-air-by-wallet"
-    assert sum(run(end_offsets(kafka_bootstrap, by_wallet_topic)).values()) == 0
-
-
 def test_two_workers_share_partitions(kafka_bootstrap: str, env: dict[str, str], tmp_path: Path):
-    """Both paths at once (wallets keyed by walletId and by card) over two workers: each
-    wallet's state has one owner, so the records are exactly `airmp map`'s."""
     notifications = journeys.build(wallets=8, seed=4)
     expected = expected_records(notifications)
     run(create_topics(kafka_bootstrap, [env["AIRMP_INPUT_TOPIC"]], 3))
@@ -249,7 +219,7 @@ def test_two_workers_share_partitions(kafka_bootstrap: str, env: dict[str, str],
     b = start_worker({**env, "AIRMP_WEB_PORT": str(int(env["AIRMP_WEB_PORT"]) + 1)}, tmp_path, "b")
     try:
         time.sleep(8)  # both in the group before the data arrives
-        run(produce(kafka_bootstrap, env["AIRMP_INPUT_TOPIC"], mixed_keys(notifications)))
+        run(produce(kafka_bootstrap, env["AIRMP_INPUT_TOPIC"], keyed(notifications)))
         got = run(
             consume(
                 kafka_bootstrap,
@@ -264,7 +234,3 @@ def test_two_workers_share_partitions(kafka_bootstrap: str, env: dict[str, str],
         assert b.stop() == 0
     assert records_of(got) == by_wallet(expected)
     assert "Setting newly assigned partitions" in a.log() + b.log()
-    rekeyed = sum(
-        run(end_offsets(kafka_bootstrap, f"{env['AIRMP_APP_ID']}-air-by-wallet")).values()
-    )
-    assert 0 < rekeyed < len(notifications)  # the card-keyed wallets only

@@ -46,8 +46,7 @@ def test_restart_reads_only_the_changelog_tail(kafka_bootstrap: str, tmp_path: P
         kafka_bootstrap, env, tmp_path, "w1", expected_records(first_half), settle=0
     )
     written = run(end_offsets(kafka_bootstrap, changelog))
-    # The agent writes a wallet's state once per take: at least once per wallet.
-    assert sum(written.values()) >= 6
+    assert sum(written.values()) > 50
 
     run(produce(kafka_bootstrap, env["AIRMP_INPUT_TOPIC"], keyed(second_half)))
     got = records_from_worker(kafka_bootstrap, env, tmp_path, "w2", expected, settle=1)
