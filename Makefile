@@ -4,13 +4,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test unit integration lint typecheck demo bench kafka-fetch clean help
+.PHONY: install test unit integration lint typecheck demo bench chaos kafka-fetch clean help
 
 help:
 	@echo "make install   create .venv and install the project with its test tools"
 	@echo "make test      lint, type-check and run every test (starts its own Kafka)"
 	@echo "make demo      run the connector end to end on local Kafka + local mParticle"
 	@echo "make bench     benchmarks (QUICK=1 for a smoke run)"
+	@echo "make chaos     the connector under faults (QUICK=1, ROUNDS=N, SEED=N to replay)"
 
 install: $(STAMP)
 
@@ -33,6 +34,7 @@ typecheck: install
 
 test: lint typecheck kafka-fetch
 	$(BIN)/python -m pytest -ra $(PYTEST_ARGS)
+	$(BIN)/python -m chaos --quick
 
 unit: install
 	$(BIN)/python -m pytest -ra -m "not integration" $(PYTEST_ARGS)
@@ -45,6 +47,10 @@ demo: kafka-fetch
 
 bench: kafka-fetch
 	$(BIN)/python -m bench $(if $(QUICK),--quick,)
+
+# Faults on a seeded schedule; the last line is the verdict (`chaos: ... lost 0 ...`).
+chaos: kafka-fetch
+	$(BIN)/python -m chaos $(if $(QUICK),--quick,) $(if $(ROUNDS),--rounds $(ROUNDS),) $(if $(SEED),--seed $(SEED),)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

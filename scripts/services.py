@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from localkafka import free_port
+from localkafka import _die_with_parent, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 AIRMP = str(Path(sys.executable).parent / "airmp")
@@ -27,6 +27,9 @@ class Worker:
     log_path: Path
     process: subprocess.Popen[bytes] | None = None
     extra_args: list[str] = field(default_factory=list)
+    # SIGKILL the worker when the thread that started it dies (even by SIGKILL), and give it
+    # its own session so a Ctrl-C reaches only us: for harnesses that kill their parent.
+    die_with_parent: bool = False
 
     def start(self) -> Worker:
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it
@@ -39,6 +42,7 @@ class Worker:
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent if self.die_with_parent else None,
         )
         return self
 
@@ -68,6 +72,7 @@ class Endpoint:
     api_secret: str = "it-secret"
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    die_with_parent: bool = False  # as Worker.die_with_parent
 
     @property
     def base_url(self) -> str:
@@ -86,6 +91,7 @@ class Endpoint:
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent if self.die_with_parent else None,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

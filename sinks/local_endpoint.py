@@ -2,8 +2,8 @@
 
 It validates like mParticle (a whole request is refused when any batch is invalid), records
 what it accepted (in memory, and one JSON line per batch in an optional file) and can
-inject faults — 429, 5xx, delays, dropped connections, per-batch 400 — set when it is
-built or at runtime through POST /_mock/faults.
+inject faults — 429, 5xx, delays, dropped connections (before or after accepting),
+per-batch 400 — set when it is built or at runtime through POST /_mock/faults.
 """
 
 from __future__ import annotations
@@ -48,6 +48,9 @@ class Faults:
     # Accept (and record) the batches, then hold the 202 this long: a client killed
     # meanwhile has had its batches accepted without knowing it, the case a re-send covers.
     delay_after_accept_seconds: float = 0.0
+    # Accept (and record) the batches of that many requests, then drop the connection
+    # without answering: the client must re-send what mParticle already has.
+    drop_after_accept_next: int = 0
     reject_source_request_ids: set[str] = field(default_factory=set)
 
     def update(self, changes: dict[str, Any]) -> None:
@@ -72,6 +75,8 @@ class RequestLog:
     arrival_monotonic: float
     # The batches' ids, whatever the answer: lets tests check what a re-send carried.
     source_request_ids: list[str | None] = field(default_factory=list)
+    # Accepted and recorded, but the connection was dropped instead of answering (status -1).
+    dropped_after_accept: bool = False
 
 
 class EndpointState:
@@ -138,6 +143,12 @@ async def _events(request: web.Request) -> web.StreamResponse:
         raise asyncio.CancelledError  # nothing more to write to a dead connection
     response = _respond(state, request, len(body), payload, bulk)
     log.status = response.status
+    if response.status == 202 and faults.drop_after_accept_next > 0:
+        faults.drop_after_accept_next -= 1
+        log.status, log.dropped_after_accept = -1, True
+        if request.transport is not None:
+            request.transport.abort()
+        raise asyncio.CancelledError
     if response.status == 202 and faults.delay_after_accept_seconds > 0:
         await asyncio.sleep(faults.delay_after_accept_seconds)
     return response
@@ -184,9 +195,21 @@ def _respond(
 
 
 async def _accepted(request: web.Request) -> web.Response:
+    """`?since=N` / `?requests_since=M`: only the batches / request logs from that index on,
+    so a long run can poll without fetching everything each time."""
     state = request.app[STATE_KEY]
+    try:
+        since = int(request.query.get("since", "0"))
+        requests_since = int(request.query.get("requests_since", "0"))
+    except ValueError as exc:
+        return _error(400, str(exc))
+    if since < 0 or requests_since < 0:
+        return _error(400, "since and requests_since must not be negative")
     return web.json_response(
-        {"batches": state.accepted, "requests": [asdict(r) for r in state.requests]}
+        {
+            "batches": state.accepted[since:],
+            "requests": [asdict(r) for r in state.requests[requests_since:]],
+        }
     )
 
 

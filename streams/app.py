@@ -4,10 +4,11 @@
         --wallet_events (state table)--> records topic --sink--> mParticle
     anything bad, at any stage ---------> dead-letter topic (original bytes, reason in headers)
 
-Every agent runs with concurrency 1 and acks by hand, only after its output is handed to
-the producer: Faust flushes the producer before it commits, so an offset is never committed
-before what it produced is in Kafka (at-least-once). An exception leaves its event un-acked,
-which holds back the commit, so it is re-read after a restart instead of being lost.
+Every agent runs with concurrency 1 and completes an event by hand, only after its output
+is handed to the producer: Faust flushes the producer before it commits, so an offset is
+never committed before what it produced is in Kafka (at-least-once). What may be committed
+is decided by `streams.offsets.LedgerConsumer`: only offsets our handlers completed, never
+one Faust skipped (docs/reliability.md).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from streams import metrics
 from streams.dead_letters import H_OFFSET, H_PARTITION, H_TOPIC, DeadLetters, source_headers
 from streams.health import install_views
 from streams.kafka_options import faust_credentials
+from streams.offsets import App, complete
 from streams.topics import by_wallet_topic as by_wallet_topic_name
 from streams.topics import topic_config
 
@@ -58,7 +60,7 @@ class Worker(faust.Worker):
 
 def create_app(settings: Settings, **faust_options: Any) -> faust.App:
     options = mappers.MappingOptions.from_settings(settings)
-    app = faust.App(
+    app = App(
         settings.app_id,
         broker=settings.kafka_url,
         broker_credentials=faust_credentials(settings),
@@ -125,7 +127,7 @@ def create_app(settings: Settings, **faust_options: Any) -> faust.App:
             log.exception("%s failed on an event; it goes to the dead-letter topic", stage)
             reason = f"processing_error: {type(exc).__name__}: {exc}"[:500]
             await dead_letters.send(event, "processing_error", reason, stage)
-        event.ack()
+        complete(event)
 
     async def ingest_one(event: EventT) -> None:
         raw = bytes(event.value or b"")

@@ -33,6 +33,11 @@ def install_views(app: faust.App) -> None:
         reasons = []
         if STATE.sink_stopped:
             reasons.append(f"sink stopped: {STATE.sink_stopped}")
+        if not app.tables.recovery.completed.is_set():  # type: ignore[attr-defined]
+            # Partitions may be assigned while the start-up seek still runs; the worker's
+            # timers (broker check, lag) start only after it. (TableManagerT lacks the
+            # attribute that faust.tables.TableManager has.)
+            reasons.append("starting")
         if not app.consumer.assignment():
             reasons.append("no partitions assigned")
         if STATE.broker_unreachable:  # operations

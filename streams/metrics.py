@@ -26,3 +26,8 @@ CONSUMER_LAG = Gauge(
 )
 
 SINK_OBSERVER = sink_metrics(SINK_REGISTRY)
+REREADS = Counter(
+    "airmp_partition_rereads_total",
+    "Partitions read again from a message the consumer skipped (see streams/offsets.py)",
+    ["topic"],
+)

@@ -23,6 +23,7 @@ from sinks.client import AuthenticationFailed, DeliveryError, MParticleSink
 from sinks.report import DeliveryReport
 from streams import health, metrics
 from streams.dead_letters import DeadLetters
+from streams.offsets import complete
 
 log = logging.getLogger("airmp.sink")
 
@@ -66,7 +67,7 @@ def install_sink(app: faust.App, settings: Settings, **sink_overrides: Any) -> A
             event = sources[id(dead.record)]
             await dead_letters.send(event, dead.reason, dead.reason, "sink", dead.detail)
         for event in events:
-            event.ack()
+            complete(event)
 
     async def _deliver_until_accepted(sink: MParticleSink, records: list[Any]) -> DeliveryReport:
         while True:

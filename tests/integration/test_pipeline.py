@@ -21,6 +21,7 @@ from kafka_tools import (
     end_offsets,
     produce,
     run,
+    wait_ready,
     worker_env,
 )
 
@@ -215,10 +216,13 @@ def test_two_workers_share_partitions(kafka_bootstrap: str, env: dict[str, str],
     notifications = journeys.build(wallets=8, seed=4)
     expected = expected_records(notifications)
     run(create_topics(kafka_bootstrap, [env["AIRMP_INPUT_TOPIC"]], 3))
+    port_b = int(env["AIRMP_WEB_PORT"]) + 1
     a = start_worker(env, tmp_path, "a")
-    b = start_worker({**env, "AIRMP_WEB_PORT": str(int(env["AIRMP_WEB_PORT"]) + 1)}, tmp_path, "b")
+    b = start_worker({**env, "AIRMP_WEB_PORT": str(port_b)}, tmp_path, "b")
     try:
-        time.sleep(8)  # both in the group before the data arrives
+        # Both in the group before the data arrives: a rebalance under way re-processes what
+        # the worker giving a partition up had not committed (duplicates, same ids).
+        wait_ready([int(env["AIRMP_WEB_PORT"]), port_b])
         run(produce(kafka_bootstrap, env["AIRMP_INPUT_TOPIC"], keyed(notifications)))
         got = run(
             consume(

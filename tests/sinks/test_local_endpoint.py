@@ -198,6 +198,45 @@ async def test_injected_429_and_per_batch_rejection(endpoint: LocalEndpoint) -> 
     assert rejected.json()["errors"][0]["batch_index"] == 1
 
 
+async def test_accept_then_drop_records_the_batch_and_the_client_sees_no_answer(
+    endpoint: LocalEndpoint,
+) -> None:
+    """The case only a re-send with the same source_request_id covers: mParticle has the
+    batch, the client never heard so. Requests it does not accept leave the counter alone."""
+    endpoint.faults.update({"drop_after_accept_next": 1, "rate_limit_next": 1})
+    first, second = valid_batch(), record(2)["batch"]
+    limited = await _post(endpoint, [first])
+    assert limited.status_code == 429
+    assert endpoint.faults.drop_after_accept_next == 1
+    with pytest.raises(httpx.RemoteProtocolError, match="without sending"):
+        await _post(endpoint, [first])
+    assert endpoint.state.accepted == [first]
+    assert endpoint.faults.drop_after_accept_next == 0
+    assert (await _post(endpoint, [first, second])).status_code == 202
+    assert endpoint.state.accepted == [first, first, second]
+    logs = [(r.status, r.batches, r.dropped_after_accept) for r in endpoint.state.requests]
+    assert logs == [(429, 1, False), (-1, 1, True), (202, 2, False)]
+    path = endpoint.state._record_file.name  # type: ignore[union-attr]
+    with open(path, "rb") as f:
+        assert [orjson.loads(line) for line in f] == [first, first, second]
+
+
+async def test_accepted_since_returns_only_the_newer_batches_and_requests(
+    endpoint: LocalEndpoint,
+) -> None:
+    batches = [record(n)["batch"] for n in range(1, 4)]
+    for batch in batches:
+        assert (await _post(endpoint, [batch])).status_code == 202
+    async with httpx.AsyncClient(base_url=endpoint.base_url) as client:
+        view = (await client.get("/_mock/accepted", params={"since": 2})).json()
+        assert view["batches"] == batches[2:]
+        assert len(view["requests"]) == 3
+        view = (await client.get("/_mock/accepted?since=5&requests_since=2")).json()
+        assert (view["batches"], len(view["requests"])) == ([], 1)
+        assert (await client.get("/_mock/accepted?since=-1")).status_code == 400
+        assert (await client.get("/_mock/accepted?since=x")).status_code == 400
+
+
 # --- agreement with mParticle's published schema ------------------------------------------
 
 

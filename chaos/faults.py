@@ -1,0 +1,142 @@
+"""The fault schedule of a round: a pure function of the seed, so `--seed N` replays it.
+
+Times are seconds after production starts. Worker faults come every `gap` seconds (the
+first after half a gap): SIGKILL mostly, SIGTERM now and then, each followed by a restart
+after a short pause. The broker is stopped and started once mid-run. The local mParticle
+endpoint cycles through 429 + Retry-After, 5xx, slow answers (some beyond the sink's
+timeout), dropped connections, and accept-then-drop, one episode per slot, so every kind
+occurs whenever there are at least as many slots as kinds.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+SIGKILL = "sigkill"
+SIGTERM = "sigterm"
+BROKER_RESTART = "broker_restart"
+ENDPOINT = "endpoint"
+ENDPOINT_KINDS = ("rate_limit", "server_error", "slow", "drop", "drop_after_accept")
+
+FaultValue = int | float | None
+
+
+@dataclass(frozen=True)
+class Action:
+    at: float
+    kind: str
+    worker: int = -1  # SIGKILL / SIGTERM: which worker
+    pause: float = 0.0  # worker: seconds before the restart; broker: seconds down
+    changes: tuple[tuple[str, FaultValue], ...] = ()  # endpoint: the POST /_mock/faults body
+    label: str = ""  # endpoint: which kind of episode
+
+    def describe(self) -> str:
+        if self.kind in (SIGKILL, SIGTERM):
+            return f"{self.kind.upper()} worker {self.worker}, restart after {self.pause:.1f}s"
+        if self.kind == BROKER_RESTART:
+            return f"stop the Kafka broker for {self.pause:.1f}s, then start it again"
+        body = ", ".join(f"{k}={v}" for k, v in self.changes)
+        return f"endpoint {self.label}: {body}"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to inject; `Plan.none()` is the sanity check with no faults at all."""
+
+    workers: int = 3
+    gap: tuple[float, float] = (10.0, 30.0)
+    min_kills: int = 2
+    min_terms: int = 1
+    term_share: float = 0.25  # of the worker faults beyond the minimums
+    restart_pause: tuple[float, float] = (1.0, 5.0)
+    broker_restarts: int = 1
+    broker_down: tuple[float, float] = (2.0, 6.0)
+    endpoint_slot: float = 7.0  # seconds per endpoint episode
+    sink_timeout: float = 5.0  # AIRMP_SINK_TIMEOUT_SECONDS: some slow answers exceed it
+    enabled: bool = True
+
+    @staticmethod
+    def none(workers: int = 3) -> Plan:
+        return Plan(workers=workers, enabled=False)
+
+
+def schedule(seed: int, duration: float, plan: Plan) -> list[Action]:
+    """Every fault of a round, in time order, from the seed alone."""
+    if not plan.enabled:
+        return []
+    if min(plan.gap) <= 0 or plan.endpoint_slot <= 0:
+        raise ValueError("fault gaps must be positive")
+    rng = random.Random(f"chaos-faults/{seed}")
+    actions = _worker_faults(rng, duration, plan)
+    for _ in range(plan.broker_restarts):
+        at = rng.uniform(0.35, 0.65) * duration
+        actions.append(Action(at, BROKER_RESTART, pause=rng.uniform(*plan.broker_down)))
+    actions += _endpoint_faults(rng, duration, plan)
+    order = {SIGKILL: 0, SIGTERM: 0, BROKER_RESTART: 1, ENDPOINT: 2}
+    return sorted(actions, key=lambda a: (a.at, order[a.kind], a.worker))
+
+
+def _worker_faults(rng: random.Random, duration: float, plan: Plan) -> list[Action]:
+    times: list[float] = []
+    t = rng.uniform(*plan.gap) / 2
+    while t <= duration - 2:
+        times.append(t)
+        t += rng.uniform(*plan.gap)
+    needed = plan.min_kills + plan.min_terms
+    if len(times) < needed:
+        raise ValueError(
+            f"{duration:.0f}s of production fits {len(times)} worker faults, "
+            f"{needed} needed: lengthen the run or shorten the gap"
+        )
+    forced = rng.sample(range(len(times)), needed)
+    terms, kills = set(forced[: plan.min_terms]), set(forced[plan.min_terms :])
+    actions = []
+    for i, at in enumerate(times):
+        if i in terms:
+            kind = SIGTERM
+        elif i in kills:
+            kind = SIGKILL
+        else:
+            kind = SIGTERM if rng.random() < plan.term_share else SIGKILL
+        worker = rng.randrange(plan.workers)
+        actions.append(Action(at, kind, worker=worker, pause=rng.uniform(*plan.restart_pause)))
+    return actions
+
+
+def _endpoint_faults(rng: random.Random, duration: float, plan: Plan) -> list[Action]:
+    slots = max(len(ENDPOINT_KINDS), int((duration - 4) // plan.endpoint_slot))
+    width = (duration - 4) / slots
+    kinds: list[str] = []
+    while len(kinds) < slots:
+        cycle = list(ENDPOINT_KINDS)
+        rng.shuffle(cycle)
+        kinds += cycle
+    actions = []
+    for slot, kind in zip(range(slots), kinds, strict=False):
+        start = 2 + slot * width
+        at = start + rng.uniform(0, width / 2)
+        changes: tuple[tuple[str, FaultValue], ...]
+        if kind == "rate_limit":
+            changes = (("rate_limit_next", rng.randint(1, 5)), ("retry_after", rng.choice([1, 2])))
+        elif kind == "server_error":
+            status = rng.choice([500, 502, 503, 504])
+            changes = (("server_error_next", rng.randint(2, 6)), ("server_error_status", status))
+        elif kind == "slow":
+            # Now and then slower than the sink's timeout: it gives up, the endpoint still
+            # accepts, and the re-send is a duplicate with the same source_request_id.
+            slow = plan.sink_timeout + 1.5 if rng.random() < 0.3 else rng.uniform(0.3, 2.0)
+            changes = (("delay_seconds", round(slow, 2)),)
+            end = min(at + rng.uniform(3.0, 8.0), start + width)
+            actions.append(Action(end, ENDPOINT, changes=(("delay_seconds", 0.0),), label="fast"))
+        elif kind == "drop":
+            changes = (("drop_next", rng.randint(1, 4)),)
+        else:
+            changes = (("drop_after_accept_next", rng.randint(1, 4)),)
+        actions.append(Action(at, ENDPOINT, changes=changes, label=kind))
+    return actions
+
+
+# Sent when production ends: no more slow answers. The counted faults (`*_next`) stay
+# armed until requests use them up, so a late episode is still exercised.
+ENDPOINT_AFTER_PRODUCTION: dict[str, FaultValue] = {"delay_seconds": 0.0}
