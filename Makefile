@@ -32,9 +32,10 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
+# The quick chaos round first, so that pytest's summary is the last line.
 test: lint typecheck kafka-fetch
-	$(BIN)/python -m pytest -ra $(PYTEST_ARGS)
 	$(BIN)/python -m chaos --quick
+	$(BIN)/python -m pytest -ra $(PYTEST_ARGS)
 
 unit: install
 	$(BIN)/python -m pytest -ra -m "not integration" $(PYTEST_ARGS)
