@@ -67,12 +67,7 @@ def build(seed: int, wallets: int, min_events: int = 0, bad_inputs: int = 10) ->
         queues.append(queue)
         total += len(queue)
     made = len(queues)
-    stream: list[Message] = []
-    while queues:
-        queue = rng.choice(queues)
-        stream.append(queue.pop(0))
-        if not queue:
-            queues.remove(queue)
+    stream = journeys.interleave(queues, rng)
     bad = [_bad_input(k) for k in range(bad_inputs)]
     out: list[Message] = []
     every = len(stream) / (len(bad) + 1)

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.mappers import builders, cases
 
 Template = Callable[[], dict[str, Any]]
+T = TypeVar("T")
 
 
 def _case(name: str) -> Template:
@@ -113,7 +114,12 @@ def build(wallets: int = 6, seed: int = 0, first_wallet: int = 700_000_000) -> l
     """All wallets' notifications, interleaved, each wallet's in its own order."""
     rng = random.Random(seed)
     queues = [wallet_journey(first_wallet + seed * 10_000 + i, rng, seed) for i in range(wallets)]
-    out: list[bytes] = []
+    return interleave(queues, rng)
+
+
+def interleave(queues: list[list[T]], rng: random.Random) -> list[T]:
+    """One stream of all queues, drawn at random, each queue's items in their order."""
+    out: list[T] = []
     while queues:
         queue = rng.choice(queues)
         out.append(queue.pop(0))
