@@ -89,9 +89,9 @@ class _ReadOffsets(defaultdict[TP, int | None]):
     """Faust's read offsets, hidden from its drain loop for the partitions we commit.
 
     With None, `_drain_messages` neither drops a message as already read nor infers a gap
-    (cause 2 above); a message fetched twice around a seek is processed twice, at least
-    once. Changelog partitions keep them: there a stale record replayed after a seek
-    forward would roll table state back."""
+    (cause 2 above); `LedgerConsumer._deliver_once` drops a message fetched again instead,
+    by what the ledger knows. Changelog partitions keep them: there a stale record replayed
+    after a seek forward would roll table state back."""
 
     def __init__(self, consumer: LedgerConsumer) -> None:
         super().__init__(lambda: None)
@@ -229,16 +229,12 @@ class LedgerConsumer(faust_aiokafka.Consumer):
             )
         return offset
 
-    async def _commit_offsets(
-        self, offsets: Mapping[TP, int], start_new_transaction: bool = True
-    ) -> bool:
-        # Faust flushes the producer and commits; a message the producer finally gave up on
-        # (after `producer_request_timeout`, 20 minutes of a broker away) would be committed
-        # over. Stop instead: the input is processed again after the restart.
-        producer = self.app.producer
-        await producer.flush()
+    async def _commit(self, offsets: Mapping[TP, int]) -> bool:
+        # Faust flushed the producer just before this; a message the producer finally gave
+        # up on (after `producer_request_timeout`, 20 minutes of a broker away) would be
+        # committed over. Stop instead: the input is processed again after the restart.
         await asyncio.sleep(0)  # let the delivery callbacks of the flushed messages run
-        failed = getattr(producer, "failed", None)
+        failed = getattr(self.app.producer, "failed", None)
         if failed is not None:
             log.critical(
                 "Kafka refused a message this worker produced (%r): exiting without a commit;"
@@ -247,7 +243,7 @@ class LedgerConsumer(faust_aiokafka.Consumer):
             )
             self.exit(EXIT_PRODUCE_FAILED)
             return False
-        return await super()._commit_offsets(offsets, start_new_transaction)
+        return await super()._commit(offsets)
 
     def exit(self, status: int) -> None:
         logging.shutdown()
@@ -289,11 +285,9 @@ class LedgerConsumer(faust_aiokafka.Consumer):
     async def _heal_holes(self) -> None:
         now = time.monotonic()
         for tp, (offset, since) in list(self._holes.items()):
-            if now - since < HOLE_GRACE_SECONDS or now - self._healed.get(tp, 0.0) < (
-                HEAL_COOLDOWN_SECONDS
-            ):
-                continue
-            if tp not in self.assignment() or self.app.rebalancing:
+            young = now - since < HOLE_GRACE_SECONDS
+            cooling = now - self._healed.get(tp, 0.0) < HEAL_COOLDOWN_SECONDS
+            if young or cooling or tp not in self.assignment() or self.app.rebalancing:
                 continue
             try:
                 await self.heal(tp, offset)

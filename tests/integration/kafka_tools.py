@@ -10,7 +10,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from localkafka import free_port
@@ -138,22 +137,3 @@ def worker_env(bootstrap: str, tmp: Path, **overrides: str) -> dict[str, str]:
 
 def run(coro):  # type: ignore[no-untyped-def]
     return asyncio.run(coro)
-
-
-def wait_ready(ports: list[int], timeout: float = 120) -> None:
-    """Until every worker's /readyz answers 200 at once: each has partitions assigned."""
-    deadline = time.monotonic() + timeout
-    while True:
-        statuses = []
-        for port in ports:
-            try:
-                statuses.append(httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code)
-            except httpx.HTTPError:
-                statuses.append(0)
-        if all(status == 200 for status in statuses):
-            return
-        if time.monotonic() > deadline:
-            raise TimeoutError(
-                f"workers not ready in {timeout}s: {dict(zip(ports, statuses, strict=True))}"
-            )
-        time.sleep(0.3)

@@ -21,9 +21,10 @@ from kafka_tools import (
     end_offsets,
     produce,
     run,
-    wait_ready,
     worker_env,
 )
+
+from tests.ops.helpers import http_status, poll
 
 pytestmark = pytest.mark.integration
 
@@ -222,7 +223,8 @@ def test_two_workers_share_partitions(kafka_bootstrap: str, env: dict[str, str],
     try:
         # Both in the group before the data arrives: a rebalance under way re-processes what
         # the worker giving a partition up had not committed (duplicates, same ids).
-        wait_ready([int(env["AIRMP_WEB_PORT"]), port_b])
+        urls = [f"http://127.0.0.1:{port}/readyz" for port in (env["AIRMP_WEB_PORT"], port_b)]
+        assert poll(lambda: all(http_status(url) == 200 for url in urls), timeout=120)
         run(produce(kafka_bootstrap, env["AIRMP_INPUT_TOPIC"], keyed(notifications)))
         got = run(
             consume(
