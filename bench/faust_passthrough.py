@@ -22,6 +22,7 @@ import orjson
 from faust.types import EventT
 
 from bench.trivial import trivial_map
+from config.settings import DEFAULT_MAX_MESSAGE_BYTES, KAFKA_HEADROOM_BYTES
 from streams.app import Worker
 
 app = faust.App(
@@ -36,8 +37,8 @@ app = faust.App(
     Worker=Worker,
     producer_acks=-1,
     producer_linger_ms=5,
-    producer_max_request_size=8 * 1024 * 1024 + 64 * 1024,
-    consumer_max_fetch_size=8 * 1024 * 1024 + 64 * 1024,
+    producer_max_request_size=DEFAULT_MAX_MESSAGE_BYTES + KAFKA_HEADROOM_BYTES,
+    consumer_max_fetch_size=DEFAULT_MAX_MESSAGE_BYTES + KAFKA_HEADROOM_BYTES,
     stream_buffer_maxsize=4096,
     broker_commit_every=1000,
     broker_commit_interval=1.0,

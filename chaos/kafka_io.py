@@ -14,8 +14,10 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from chaos.load import Message
+from config.settings import DEFAULT_MAX_MESSAGE_BYTES, KAFKA_HEADROOM_BYTES
 
-MAX_BYTES = 8 * 1024 * 1024 + 64 * 1024  # as the worker's topics (AIRMP_MAX_MESSAGE_BYTES)
+# As the worker's topics with the default AIRMP_MAX_MESSAGE_BYTES.
+MAX_BYTES = DEFAULT_MAX_MESSAGE_BYTES + KAFKA_HEADROOM_BYTES
 
 
 @dataclass

@@ -17,6 +17,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from config.currencies import is_currency
 
 ENV_PREFIX = "AIRMP_"
+DEFAULT_MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+KAFKA_HEADROOM_BYTES = 64 * 1024  # keys, headers and record overhead beyond a notification
 
 # mParticle's S2S `user_identities` keys, as the Events API spells them.
 MPARTICLE_IDENTITY_KEYS: tuple[str, ...] = (
@@ -105,7 +107,7 @@ class Settings(BaseSettings):
     topic_partitions: int = Field(6, ge=1, le=1000)
     topic_replication_factor: int = Field(1, ge=1, le=10)
     max_message_bytes: int = Field(
-        8 * 1024 * 1024,
+        DEFAULT_MAX_MESSAGE_BYTES,
         ge=1024 * 1024,
         description="largest notification handled (and dead-lettered)",
     )
@@ -210,6 +212,13 @@ class Settings(BaseSettings):
         if value not in ("debug", "info", "warn", "error", "crit"):
             raise ValueError("must be one of debug, info, warn, error, crit")
         return value
+
+    @property
+    def kafka_max_bytes(self) -> int:
+        """Kafka's size limit for our topics, fetches and produce requests: the largest
+        notification plus room for keys, headers and record overhead, so a notification the
+        input topic took always fits the by-wallet and dead-letter topics too."""
+        return self.max_message_bytes + KAFKA_HEADROOM_BYTES
 
     @property
     def kafka_url(self) -> str:

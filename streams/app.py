@@ -23,8 +23,8 @@ from faust.types import EventT
 
 import mappers
 from config import Settings
-from streams import metrics
-from streams.dead_letters import H_OFFSET, H_PARTITION, H_TOPIC, DeadLetters, source_headers
+from streams import metrics, source
+from streams.dead_letters import DeadLetters, source_headers
 from streams.health import install_views
 from streams.kafka_options import faust_credentials
 from streams.offsets import App, complete
@@ -79,8 +79,8 @@ def create_app(settings: Settings, **faust_options: Any) -> faust.App:
         broker_heartbeat_interval=min(3.0, settings.kafka_session_timeout_seconds / 3),
         producer_acks=-1,
         # Any notification the input topic took must fit the by-wallet and dead-letter topics.
-        producer_max_request_size=settings.max_message_bytes + 64 * 1024,
-        consumer_max_fetch_size=settings.max_message_bytes + 64 * 1024,
+        producer_max_request_size=settings.kafka_max_bytes,
+        consumer_max_fetch_size=settings.kafka_max_bytes,
         producer_linger_ms=5,
         producer_compression_type="lz4" if _has_lz4() else None,
         stream_buffer_maxsize=4096,
@@ -205,8 +205,7 @@ def create_app(settings: Settings, **faust_options: Any) -> faust.App:
 
 def delivery_tag(event: EventT) -> str:
     """The AIR input message this event came from: the same one again is a re-run."""
-    h = source_headers(event)
-    return f"{h[H_TOPIC].decode()}[{h[H_PARTITION].decode()}]@{h[H_OFFSET].decode()}"
+    return source.delivery_tag(source_headers(event))
 
 
 def count(outcome: mappers.Outcome) -> None:

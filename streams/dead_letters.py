@@ -3,43 +3,25 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
 
 import faust
 from faust.types import EventT
 
 from streams import metrics
+from streams.source import delivery_tag, headers_dict, source_of
 
 log = logging.getLogger("airmp.dead_letters")
 
 H_REASON = "airmp-reason"
 H_DETAIL = "airmp-detail"
 H_STAGE = "airmp-stage"
-H_TOPIC = "airmp-source-topic"
-H_PARTITION = "airmp-source-partition"
-H_OFFSET = "airmp-source-offset"
-_SOURCE = (H_TOPIC, H_PARTITION, H_OFFSET)
 
 
 def source_headers(event: EventT) -> dict[str, bytes]:
     """Where an event came from: its own headers when it was forwarded, else its message."""
-    headers = headers_of(event)
-    if H_TOPIC in headers:
-        return {k: headers[k] for k in _SOURCE if k in headers}
     message = event.message
-    return {
-        H_TOPIC: message.topic.encode(),
-        H_PARTITION: str(message.partition).encode(),
-        H_OFFSET: str(message.offset).encode(),
-    }
-
-
-def headers_of(event: EventT) -> dict[str, bytes]:
-    raw: Mapping[str, bytes] | Sequence[tuple[str, bytes]] | None = event.message.headers
-    if not raw:
-        return {}
-    items = raw.items() if isinstance(raw, Mapping) else raw
-    return {str(k): bytes(v) for k, v in items if v is not None}
+    headers = headers_dict(message.headers)
+    return source_of(headers, message.topic, message.partition, message.offset)
 
 
 class DeadLetters:
@@ -54,6 +36,6 @@ class DeadLetters:
         headers = {**source_headers(event), H_REASON: reason.encode(), H_STAGE: stage.encode()}
         if detail:
             headers[H_DETAIL] = detail[:4096].encode()
-        where = "{}[{}]@{}".format(*(headers.get(k, b"?").decode() for k in _SOURCE))
+        where = delivery_tag(headers)
         log.warning("dead letter (%s) from %s: %s %s", stage, where, reason, detail[:300])
         await self.topic.send(key=event.key, value=event.value, headers=headers)

@@ -43,7 +43,7 @@ from aiokafka.errors import KafkaConnectionError, KafkaError
 
 import mappers
 from config import Settings
-from streams.dead_letters import H_OFFSET, H_PARTITION, H_TOPIC
+from streams import source
 from streams.kafka_check import (
     BrokerError,
     auth_message,
@@ -53,6 +53,7 @@ from streams.kafka_check import (
     unreachable_message,
 )
 from streams.kafka_options import aiokafka_options
+from streams.source import headers_dict, source_of
 
 TIMEOUT_MS = 15_000
 PROGRESS_INTERVAL = 0.5  # seconds between progress lines at most
@@ -285,12 +286,7 @@ def _is_tombstone(state: mappers.WalletState) -> bool:
 
 def delivery_tag(topic: str, partition: int, offset: int, headers: Iterable[Any]) -> str:
     """The worker's delivery tag (streams.app.delivery_tag) of an input message."""
-    found = {str(k): bytes(v) for k, v in headers or () if v is not None}
-    if H_TOPIC in found:
-        return "{}[{}]@{}".format(
-            *(found.get(k, b"?").decode(errors="replace") for k in (H_TOPIC, H_PARTITION, H_OFFSET))
-        )
-    return f"{topic}[{partition}]@{offset}"
+    return source.delivery_tag(source_of(headers_dict(headers), topic, partition, offset))
 
 
 class Output:
@@ -427,7 +423,7 @@ async def replay(
 ) -> Totals:
     """Seed, read the range, map, write. Raises `ReplayError`, `BrokerError`, `KafkaError`."""
     options = aiokafka_options(settings)
-    fetch = settings.max_message_bytes + 64 * 1024
+    fetch = settings.kafka_max_bytes
     admin = AIOKafkaAdminClient(**options, request_timeout_ms=TIMEOUT_MS)
     consumer = AIOKafkaConsumer(
         **options,

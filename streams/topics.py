@@ -34,7 +34,7 @@ def by_wallet_topic(settings: Settings) -> str:
 
 
 def topic_config(settings: Settings) -> dict[str, str]:
-    return {"max.message.bytes": str(settings.max_message_bytes + 64 * 1024)}
+    return {"max.message.bytes": str(settings.kafka_max_bytes)}
 
 
 async def ensure_topics(settings: Settings) -> list[str]:

@@ -1,0 +1,47 @@
+"""Where a message came from: the source headers and the delivery tag, in one place.
+
+The ingest agent forwards a notification to the by-wallet topic with headers naming its
+AIR input message; dead letters carry the same headers. The delivery tag names that input
+message (`air-notifications[2]@41`): the mapper re-maps a tag it has seen (a re-run after
+a crash) but drops another delivery of the same eesEventId (AIR's duplicate). The worker
+and `airmp replay` must build it identically, or a replay would count as a duplicate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+H_TOPIC = "airmp-source-topic"
+H_PARTITION = "airmp-source-partition"
+H_OFFSET = "airmp-source-offset"
+SOURCE_HEADERS = (H_TOPIC, H_PARTITION, H_OFFSET)
+
+
+def headers_dict(raw: Mapping[str, Any] | Iterable[tuple[str, Any]] | None) -> dict[str, bytes]:
+    """Faust's (a mapping or pairs) and aiokafka's (pairs) headers as one dict."""
+    if not raw:
+        return {}
+    items = raw.items() if isinstance(raw, Mapping) else raw
+    return {str(k): bytes(v) for k, v in items if v is not None}
+
+
+def source_of(
+    headers: Mapping[str, bytes], topic: str, partition: int, offset: int
+) -> dict[str, bytes]:
+    """The source headers: those a forwarded message carries, else its own position."""
+    if H_TOPIC in headers:
+        return {k: headers[k] for k in SOURCE_HEADERS if k in headers}
+    return {
+        H_TOPIC: topic.encode(),
+        H_PARTITION: str(partition).encode(),
+        H_OFFSET: str(offset).encode(),
+    }
+
+
+def delivery_tag(source: Mapping[str, bytes]) -> str:
+    """`topic[partition]@offset` of the AIR input message named by source headers."""
+    topic, partition, offset = (
+        source.get(k, b"?").decode(errors="replace") for k in SOURCE_HEADERS
+    )
+    return f"{topic}[{partition}]@{offset}"
