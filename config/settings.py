@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from config.currencies import is_currency
+from mappers.currencies import is_currency
 
 ENV_PREFIX = "AIRMP_"
 DEFAULT_MAX_MESSAGE_BYTES = 8 * 1024 * 1024

@@ -6,21 +6,21 @@ silent are in docs/mapping-decisions.md.
 
 from mappers.options import MappingOptions
 from mappers.process import Outcome, process
-from mappers.reading import DEAD_LETTER_KINDS, DeadLetter, Notification, parse
+from mappers.reading import Notification, Rejection, RejectReason, parse
 from mappers.registry import FAMILIES, REGISTRY, family_of
 from mappers.runner import Mapper
 from mappers.state import PROFILE_ATTRIBUTES, WalletState
 
 __all__ = [
-    "DEAD_LETTER_KINDS",
     "FAMILIES",
     "PROFILE_ATTRIBUTES",
     "REGISTRY",
-    "DeadLetter",
     "Mapper",
     "MappingOptions",
     "Notification",
     "Outcome",
+    "RejectReason",
+    "Rejection",
     "WalletState",
     "family_of",
     "parse",

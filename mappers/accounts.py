@@ -8,6 +8,7 @@ from mappers.extract import (
     account_id,
     account_of,
     account_transactions,
+    created_by_operation,
     is_created,
 )
 from mappers.values import compact, dig, id_text, put
@@ -17,9 +18,9 @@ SUBSCRIPTION = "STANDARD_SUBSCRIPTION"
 
 def map_create_campaign(c: Context) -> None:
     """One ee_loyalty_wallet_account_create_campaign per account created."""
-    created = [t for t in account_transactions(c.n) if is_created(t)]
+    created = created_by_operation(c.n)
     if not created:
-        raise MissingOperation("no walletAccountTransactionEntity with event CREATE")
+        raise MissingOperation("no walletAccountTransactionEntity CREATE operation")
     for transaction in created:
         account = account_of(transaction)
         attributes: dict[str, str] = {}

@@ -67,6 +67,27 @@ def account_id(transaction: dict[str, Any]) -> str | None:
     )
 
 
+def created_by_operation(n: Notification) -> list[dict[str, Any]]:
+    """Account-transactions a CREATE operation made, in their last state. MAPPING.md
+    (CAMPAIGN): "CREATE" is the operationType, and some account types carry no `event`;
+    one whose `event` says otherwise (a REDEEM row written as a CREATE) is no creation."""
+    ids: set[str] = set()
+    anonymous: list[dict[str, Any]] = []
+    for op, value in n.values("walletAccountTransactionEntity"):
+        if op != "CREATE" or value.get("event", "CREATE") != "CREATE":
+            continue
+        key = id_text(value.get("accountTransactionId"))
+        if key is None:
+            anonymous.append(value)
+        else:
+            ids.add(key)
+    return [
+        t
+        for t in account_transactions(n)
+        if id_text(t.get("accountTransactionId")) in ids or any(t is a for a in anonymous)
+    ]
+
+
 def is_created(transaction: dict[str, Any]) -> bool:
     """An account-transaction that creates its account (event CREATE)."""
     return transaction.get("event") == "CREATE"

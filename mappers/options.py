@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from config.currencies import exponent
 from config.settings import normalise_identity_key
+from mappers.currencies import exponent
 
 ENVIRONMENTS = ("production", "development")
 
@@ -22,6 +22,7 @@ class MappingOptions:
     dedup_max_ids: int = 256
     recent_transactions_max: int = 64
     dedup: bool = True
+    strict: bool = False  # process() re-raises what a mapper raises (tests), not a rejection
 
     def __post_init__(self) -> None:
         # Built directly in tests and tools too, so accept what Settings accepts.

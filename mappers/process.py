@@ -9,7 +9,7 @@ from mappers.batch import MAX_USER_ATTRIBUTES, TRANSACTION, Events, Limits, requ
 from mappers.context import Context
 from mappers.extract import ECOUPON, MissingOperation, account_id, account_of, account_transactions
 from mappers.options import MappingOptions
-from mappers.reading import DeadLetter, Notification
+from mappers.reading import Notification, Rejection, RejectReason
 from mappers.registry import REGISTRY
 from mappers.state import PROFILE_ATTRIBUTES, WalletState
 from mappers.values import event_micros, put
@@ -21,14 +21,14 @@ class Outcome:
 
     state: WalletState | None
     record: dict[str, Any] | None = None
-    dead_letter: DeadLetter | None = None
+    rejection: Rejection | None = None
     duplicate: bool = False
     truncated: int = 0
     counters: dict[str, int] = field(default_factory=dict)
 
 
 def process(
-    notification: Notification | DeadLetter,
+    notification: Notification | Rejection,
     state: WalletState | None,
     options: MappingOptions,
     tag: str | None = None,
@@ -37,13 +37,16 @@ def process(
     the source topic/partition/offset): the same delivery seen again is re-mapped, so a
     record lost in a crash is emitted again; another delivery of a seen event is a duplicate.
     """
-    if isinstance(notification, DeadLetter):
-        return Outcome(state, dead_letter=notification)
+    if isinstance(notification, Rejection):
+        return Outcome(state, rejection=notification)
     try:
         return _process(notification, state, options, tag)
-    except Exception as exc:  # the worker must go on: anything unexpected is a dead letter
+    except Exception as exc:
+        if options.strict:  # tests: a mapper that raises is a bug to see, not a dead letter
+            raise
+        # The worker must go on: anything unexpected is rejected, and dead-lettered.
         detail = f"{type(exc).__name__}: {exc}"[:300]
-        return Outcome(state, dead_letter=DeadLetter("invalid_record", detail))
+        return Outcome(state, rejection=Rejection(RejectReason.MAPPING_ERROR, detail))
 
 
 def _process(
@@ -53,15 +56,14 @@ def _process(
     if n.wallet_id is None:
         if entry is None:
             return Outcome(state, counters={f"unmapped:{n.event_name}": 1})
-        return Outcome(state, dead_letter=DeadLetter("no_wallet", _NO_WALLET))
+        return Outcome(state, rejection=Rejection(RejectReason.NO_WALLET, _NO_WALLET))
     if n.event_id is None:
-        return Outcome(
-            state, dead_letter=DeadLetter("invalid_record", "headers.eesEventId is missing")
-        )
+        missing = Rejection(RejectReason.INVALID_NOTIFICATION, "headers.eesEventId is missing")
+        return Outcome(state, rejection=missing)
     at = event_micros(n.event_date)
     if at is None:
         detail = f"headers.eventDate is not an ISO date: {n.event_date!r}"[:200]
-        return Outcome(state, dead_letter=DeadLetter("invalid_record", detail))
+        return Outcome(state, rejection=Rejection(RejectReason.INVALID_NOTIFICATION, detail))
 
     if (
         options.dedup
@@ -82,9 +84,8 @@ def _process(
     try:
         entry[1](c)
     except MissingOperation as missing:
-        return Outcome(
-            after, dead_letter=DeadLetter("missing_operation", f"{n.event_name}: {missing}")
-        )
+        detail = f"{n.event_name}: {missing}"
+        return Outcome(after, rejection=Rejection(RejectReason.MISSING_OPERATION, detail))
     _coupons_redeemed(c)
     if not c.events.items:
         c.count(f"unmapped:{n.event_name}")
@@ -92,7 +93,8 @@ def _process(
 
     identities = _user_identities(identity, n.wallet_id, options)
     if not identities:
-        return Outcome(after, dead_letter=DeadLetter("no_identity", "no identity for the batch"))
+        no_identity = Rejection(RejectReason.NO_IDENTITY, "no identity for the batch")
+        return Outcome(after, rejection=no_identity)
     batch: dict[str, Any] = {"environment": options.environment, "user_identities": identities}
     if c.leaves_program:
         batch["deleted_user_attributes"] = list(PROFILE_ATTRIBUTES)

@@ -1,4 +1,4 @@
-"""Tolerant reading of AIR notifications: bytes -> Notification, or a DeadLetter.
+"""Tolerant reading of AIR notifications: bytes -> Notification, or a Rejection.
 
 Parsing is one orjson.loads; request/response bodies are decoded only when a rule asks.
 """
@@ -7,28 +7,32 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 import orjson
 
 from mappers.values import id_text
 
-DEAD_LETTER_KINDS = (
-    "not_json",
-    "not_object",
-    "no_event_name",
-    "no_wallet",
-    "missing_operation",
-    "no_identity",
-    "invalid_record",
-)
+
+class RejectReason(StrEnum):
+    """Why a notification cannot be mapped: low-cardinality, a metric label."""
+
+    NOT_JSON = "not_json"
+    NOT_OBJECT = "not_object"
+    NO_EVENT_NAME = "no_event_name"
+    NO_WALLET = "no_wallet"
+    MISSING_OPERATION = "missing_operation"
+    NO_IDENTITY = "no_identity"
+    INVALID_NOTIFICATION = "invalid_notification"  # headers unusable: no eesEventId, bad date
+    MAPPING_ERROR = "mapping_error"  # a mapper raised: a bug, or input no rule foresaw
 
 
 @dataclass(frozen=True, slots=True)
-class DeadLetter:
-    """Why an event cannot be mapped; `kind` is low-cardinality (a metric label)."""
+class Rejection:
+    """A notification the mapper cannot map, and why. The worker dead-letters it."""
 
-    kind: str
+    kind: RejectReason
     detail: str
 
     @property
@@ -98,12 +102,6 @@ class Notification:
         self._body_read = False
 
     @property
-    def family(self) -> str | None:
-        from mappers.registry import family_of
-
-        return family_of(self.event_name)
-
-    @property
     def request_body(self) -> dict[str, Any] | None:
         """`request.body` decoded (once), or None when absent or not a JSON object."""
         if not self._body_read:
@@ -166,17 +164,17 @@ def _find_wallet(ops: list[Op], enrichment: dict[str, Any], request: Any) -> str
     return None
 
 
-def parse(raw: bytes | bytearray | memoryview | str) -> Notification | DeadLetter:
-    """Parse the bytes once. Dead letters here: not_json, not_object, no_event_name."""
+def parse(raw: bytes | bytearray | memoryview | str) -> Notification | Rejection:
+    """Parse the bytes once. Rejected here: not_json, not_object, no_event_name."""
     try:
         doc = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        return DeadLetter("not_json", str(exc)[:200])
+        return Rejection(RejectReason.NOT_JSON, str(exc)[:200])
     if not isinstance(doc, dict):
-        return DeadLetter("not_object", f"the notification is a JSON {_json_type(doc)}")
+        return Rejection(RejectReason.NOT_OBJECT, f"the notification is a JSON {_json_type(doc)}")
     name = _dict(doc.get("headers")).get("eventName")
     if not isinstance(name, str) or not name.strip():
-        return DeadLetter("no_event_name", "headers.eventName is missing or empty")
+        return Rejection(RejectReason.NO_EVENT_NAME, "headers.eventName is missing or empty")
     return Notification(doc, name.strip())
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mappers.options import MappingOptions
 from mappers.process import Outcome, process
-from mappers.reading import DeadLetter, Notification, parse
+from mappers.reading import Notification, Rejection, parse
 from mappers.state import WalletState
 
 
@@ -16,8 +16,8 @@ class Mapper:
     def map_bytes(self, raw: bytes) -> Outcome:
         return self.map_notification(parse(raw))
 
-    def map_notification(self, notification: Notification | DeadLetter) -> Outcome:
-        if isinstance(notification, DeadLetter) or notification.wallet_id is None:
+    def map_notification(self, notification: Notification | Rejection) -> Outcome:
+        if isinstance(notification, Rejection) or notification.wallet_id is None:
             return process(notification, None, self.options)
         wallet = notification.wallet_id
         outcome = process(notification, self.states.get(wallet), self.options)

@@ -132,15 +132,15 @@ def create_app(settings: Settings, **faust_options: Any) -> faust.App:
     async def ingest_one(event: EventT) -> None:
         raw = bytes(event.value or b"")
         parsed = mappers.parse(raw)
-        if isinstance(parsed, mappers.DeadLetter):
+        if isinstance(parsed, mappers.Rejection):
             await dead_letters.send(event, parsed.kind, parsed.reason, "ingest")
             return
         metrics.EVENTS_IN.labels(parsed.event_name).inc()
         if parsed.wallet_id is None:
             # No wallet: the mapper says whether that is bad input or an unknown event.
             outcome = mappers.process(parsed, None, options)
-            if outcome.dead_letter is not None:
-                dl = outcome.dead_letter
+            if outcome.rejection is not None:
+                dl = outcome.rejection
                 await dead_letters.send(event, dl.kind, dl.reason, "ingest")
             count(outcome)
             return
@@ -150,7 +150,7 @@ def create_app(settings: Settings, **faust_options: Any) -> faust.App:
 
     async def wallet_one(event: EventT) -> None:
         parsed = mappers.parse(bytes(event.value or b""))
-        if isinstance(parsed, mappers.DeadLetter) or parsed.wallet_id is None:
+        if isinstance(parsed, mappers.Rejection) or parsed.wallet_id is None:
             raise ValueError("a re-keyed notification no longer parses")  # bytes changed?
         key = parsed.wallet_id.encode()
         stored = wallet_state.get(key)
@@ -164,8 +164,8 @@ def create_app(settings: Settings, **faust_options: Any) -> faust.App:
                 del wallet_state[key]
         elif not outcome.duplicate:
             wallet_state[key] = outcome.state.to_dict()
-        if outcome.dead_letter is not None:
-            dl = outcome.dead_letter
+        if outcome.rejection is not None:
+            dl = outcome.rejection
             await dead_letters.send(event, dl.kind, dl.reason, "wallet")
         elif outcome.record is not None:
             metrics.RECORDS_OUT.labels(parsed.event_name).inc()

@@ -14,7 +14,7 @@ from typing import Any, BinaryIO, TextIO
 import orjson
 
 from config.settings import Settings
-from mappers import DeadLetter, Mapper, MappingOptions, parse
+from mappers import Mapper, MappingOptions, Rejection, parse
 
 STDIN = "-"
 
@@ -42,11 +42,11 @@ def run_map(
             outcome = mapper.map_notification(notification)
             if outcome.record is not None:
                 stdout.write(orjson.dumps(outcome.record) + b"\n")
-            if outcome.dead_letter is not None:
-                named = not isinstance(notification, DeadLetter)
+            if outcome.rejection is not None:
+                named = not isinstance(notification, Rejection)
                 line = {
                     "source": f"{name}:{index}",
-                    "reason": outcome.dead_letter.reason,
+                    "reason": outcome.rejection.reason,
                     "event_name": notification.event_name if named else None,  # type: ignore[union-attr]
                     "event_id": notification.event_id if named else None,  # type: ignore[union-attr]
                 }

@@ -235,12 +235,12 @@ class Replayer:
         totals = self.totals
         totals.read += 1
         parsed = mappers.parse(bytes(value or b""))
-        if isinstance(parsed, mappers.DeadLetter):
+        if isinstance(parsed, mappers.Rejection):
             totals.dead_letters += 1
             return None
         if parsed.wallet_id is None:
             outcome = mappers.process(parsed, None, self.options)
-            if outcome.dead_letter is not None:
+            if outcome.rejection is not None:
                 totals.dead_letters += 1
             else:
                 totals.unmapped += 1
@@ -258,7 +258,7 @@ class Replayer:
         # Like the worker: keep what the mapper returns, for a dead-lettered event too (it
         # happened in AIR and may have changed the wallet).
         self.states[wallet] = outcome.state
-        if outcome.dead_letter is not None:
+        if outcome.rejection is not None:
             totals.dead_letters += 1
             return None
         if outcome.record is None:

@@ -56,6 +56,6 @@ def test_bad_input_is_distinct_evenly_placed_and_dead_lettered() -> None:
     options = mappers.MappingOptions()
     for raw in load.bad:
         parsed = mappers.parse(raw)
-        if not isinstance(parsed, mappers.DeadLetter):
+        if not isinstance(parsed, mappers.Rejection):
             assert parsed.wallet_id is None
-            assert mappers.process(parsed, None, options).dead_letter is not None
+            assert mappers.process(parsed, None, options).rejection is not None

@@ -94,7 +94,7 @@ def account_tx(
     account_id: str,
     campaign_id: str,
     account_type: str,
-    event: str,
+    event: str | None,
     value: int = 0,
     *,
     client_type: str | None = "OFFER",
@@ -115,13 +115,16 @@ def account_tx(
     }
     if dates is not None:
         account["dates"] = dates
-    return {
+    transaction = {
         "accountTransactionId": tx_id,
         "accountId": account_id,
         "account": account,
         "event": event,
         "value": value,
     }
+    if event is None:  # some real account types (quests, stamp cards) carry no event field
+        del transaction["event"]
+    return transaction
 
 
 def points(tx_id: str, balance: int, event: str = "EARN", value: int = 0) -> dict[str, Any]:

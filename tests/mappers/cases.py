@@ -380,6 +380,38 @@ def campaign() -> Case:
     return doc, record("WALLET.ACCOUNT.CREATE.CAMPAIGN", events)
 
 
+def campaign_without_event() -> Case:
+    # MAPPING.md: "CREATE" is the operation's operationType; a quest and a stamp card carry
+    # no `event` field. The UPDATE of an existing account and a REDEEM row are no creations.
+    quest = account_tx("AT-13", "7006", "5006", "QUEST", None, client_type="QUEST")
+    stamps = account_tx("AT-14", "7007", "5007", "CONTINUITY", None, client_type="STAMP_CARD")
+    other = account_tx("AT-15", "7003", "5003", "ECOUPON", "CREATE")
+    redeem = account_tx("AT-16", "7008", "5008", "ECOUPON", "REDEEM", 10)
+    doc = notification(
+        "WALLET.ACCOUNT.CREATE.CAMPAIGN",
+        [
+            op("walletAccountTransactionEntity", "CREATE", quest),
+            op("walletAccountTransactionEntity", "CREATE", stamps),
+            op("walletAccountTransactionEntity", "UPDATE", other),
+            op("walletAccountTransactionEntity", "CREATE", redeem),
+        ],
+        resource="/wallet/900100/campaign/5006/account",
+    )
+    events = [
+        custom(
+            "ee_loyalty_wallet_account_create_campaign",
+            {"account_id": a, "campaign_id": c, "type": t, "clientType": k, "status": "ACTIVE"},
+            position=position,
+        )
+        for position, (a, c, t, k) in enumerate(
+            (("7006", "5006", "QUEST", "QUEST"), ("7007", "5007", "CONTINUITY", "STAMP_CARD"))
+        )
+    ]
+    redeemed = {"account_id": "7008", "campaign_id": "5008", "value": "10"}
+    events.append(custom("ee_loyalty_coupon_redeemed", redeemed, "transaction", position=2))
+    return doc, record("WALLET.ACCOUNT.CREATE.CAMPAIGN", events)
+
+
 def scheme() -> Case:
     doc = notification(
         "WALLET.ACCOUNT.CREATE.SCHEME",
@@ -455,6 +487,7 @@ CASES: dict[str, Callable[[], Case]] = {
     "TIER.MEMBERSHIP.MOVE": _tier_case("TIER.MEMBERSHIP.MOVE", "move"),
     "TIER.MEMBERSHIP.ADJUST": _tier_case("TIER.MEMBERSHIP.ADJUST", "adjust"),
     "WALLET.ACCOUNT.CREATE.CAMPAIGN": campaign,
+    "WALLET.ACCOUNT.CREATE.CAMPAIGN-no-event": campaign_without_event,
     "WALLET.ACCOUNT.CREATE.SCHEME": scheme,
     "WALLET.ACCOUNT.CREATE.PLAN": plan,
     "WALLET.ACCOUNT.UPDATE": account_update,

@@ -23,7 +23,7 @@ def test_record(case: str) -> None:
     notification = parse(raw(doc))
     assert not hasattr(notification, "kind"), notification
     outcome = process(notification, None, OPTIONS)  # type: ignore[arg-type]
-    assert outcome.dead_letter is None
+    assert outcome.rejection is None
     assert outcome.record == expected
     assert list(outcome.record) == ["air", "batch"]
     validate_record(outcome.record)

@@ -36,7 +36,7 @@ def test_join_purchase_duplicate_move_delete() -> None:
         **tier_attributes("GOLD", 57, 780, 1),
     }
     again = mapper.map_bytes(raw(purchase))  # AIR delivers at least once
-    assert again.duplicate and again.record is None and again.dead_letter is None
+    assert again.duplicate and again.record is None and again.rejection is None
     assert again.counters == {"duplicate": 1}
 
     move = notification(

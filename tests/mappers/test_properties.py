@@ -1,4 +1,7 @@
-"""Property-based: random and mutated notifications never raise out of process()."""
+"""Property-based: random and mutated notifications never make a mapper raise.
+
+The options are strict: process() re-raises what a mapper raises instead of turning it into
+a mapping_error rejection (what the worker does), so a mapper crash fails these tests."""
 
 from __future__ import annotations
 
@@ -9,11 +12,19 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mappers import Mapper, MappingOptions, Notification, WalletState, parse, process
+from mappers import (
+    Mapper,
+    MappingOptions,
+    Notification,
+    RejectReason,
+    WalletState,
+    parse,
+    process,
+)
 from mappers.models import validate_record
 from tests.mappers.cases import CASES
 
-OPTIONS = MappingOptions()
+OPTIONS = MappingOptions(strict=True)
 SEEDS = [CASES[name]()[0] for name in sorted(CASES)]
 NAMES = sorted({doc["headers"]["eventName"] for doc in SEEDS})
 
@@ -60,12 +71,13 @@ def mutated(draw: st.DrawFn) -> dict[str, Any]:
     return doc
 
 
-def _check(outcome_record: Any, dead: Any, duplicate: bool, counters: dict[str, int]) -> None:
+def _check(outcome_record: Any, rejected: Any, duplicate: bool, counters: dict[str, int]) -> None:
     if outcome_record is not None:
         validate_record(outcome_record)  # every record produced is a valid batch
-        assert dead is None
+        assert rejected is None
     else:
-        assert dead is not None or duplicate or counters
+        assert rejected is not None or duplicate or counters
+    assert rejected is None or rejected.kind != RejectReason.MAPPING_ERROR
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -74,7 +86,7 @@ def test_mutated_notifications_never_raise(doc: dict[str, Any], with_state: bool
     notification = parse(orjson.dumps(doc))
     state = WalletState() if with_state else None
     outcome = process(notification, state, OPTIONS)  # type: ignore[arg-type]
-    _check(outcome.record, outcome.dead_letter, outcome.duplicate, outcome.counters)
+    _check(outcome.record, outcome.rejection, outcome.duplicate, outcome.counters)
     if outcome.state is not None:
         assert (
             WalletState.from_dict(orjson.loads(orjson.dumps(outcome.state.to_dict())))
@@ -94,7 +106,7 @@ def test_mutated_notifications_never_raise(doc: dict[str, Any], with_state: bool
 )
 def test_random_json_never_raises(value: Any) -> None:
     outcome = Mapper(OPTIONS).map_bytes(orjson.dumps(value))
-    _check(outcome.record, outcome.dead_letter, outcome.duplicate, outcome.counters)
+    _check(outcome.record, outcome.rejection, outcome.duplicate, outcome.counters)
 
 
 @settings(max_examples=100, deadline=None)

@@ -6,7 +6,15 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from mappers import DeadLetter, Mapper, MappingOptions, Notification, parse, process
+from mappers import (
+    Mapper,
+    MappingOptions,
+    Notification,
+    Rejection,
+    RejectReason,
+    parse,
+    process,
+)
 from mappers.batch import MAX_VALUE, Limits
 from mappers.reading import decode_json, object_type
 from tests.mappers.builders import WALLET, notification, op, raw, transaction
@@ -24,9 +32,9 @@ OPTIONS = MappingOptions()
         (b'{"headers": "x"}', "no_event_name", "headers.eventName is missing or empty"),
     ],
 )
-def test_parse_dead_letters(data: bytes, kind: str, detail: str) -> None:
+def test_parse_rejections(data: bytes, kind: str, detail: str) -> None:
     result = parse(data)
-    assert result == DeadLetter(kind, detail)
+    assert result == Rejection(RejectReason(kind), detail)
     assert result.reason == f"{kind}: {detail}"  # type: ignore[union-attr]
 
 
@@ -37,8 +45,8 @@ def test_notification_fields_and_aliases() -> None:
     ]
     n = parse(raw(doc))
     assert isinstance(n, Notification)
-    assert (n.event_name, n.event_id, n.event_date, n.wallet_id, n.family) == (
-        "POSCONNECT.WALLET.SETTLE", "evt-1", "2025-03-01T10:00:00.000000", WALLET, "pos",
+    assert (n.event_name, n.event_id, n.event_date, n.wallet_id) == (
+        "POSCONNECT.WALLET.SETTLE", "evt-1", "2025-03-01T10:00:00.000000", WALLET,
     )  # fmt: skip
     assert n.ops[0][0] == "walletTransactionEntity"
     assert object_type("WALLET_ACCOUNT_TRANSACTION_ENTITY") == "walletAccountTransactionEntity"
@@ -91,24 +99,26 @@ def test_missing_operation_and_invalid_headers() -> None:
         "POSCONNECT.WALLET.SETTLE", [op("walletEntity", "READ", {"walletId": WALLET})]
     )
     outcome = process(parse(raw(doc)), None, OPTIONS)  # type: ignore[arg-type]
-    assert outcome.dead_letter == DeadLetter(
-        "missing_operation",
+    assert outcome.rejection == Rejection(
+        RejectReason.MISSING_OPERATION,
         "POSCONNECT.WALLET.SETTLE: no walletTransactionEntity SETTLE/SETTLED with basket contents",
     )
     doc, _ = spend()
     doc["headers"]["eventDate"] = "yesterday"
     outcome = process(parse(raw(doc)), None, OPTIONS)  # type: ignore[arg-type]
-    assert outcome.dead_letter == DeadLetter(
-        "invalid_record", "headers.eventDate is not an ISO date: 'yesterday'"
+    assert outcome.rejection == Rejection(
+        RejectReason.INVALID_NOTIFICATION, "headers.eventDate is not an ISO date: 'yesterday'"
     )
     del doc["headers"]["eesEventId"]
     outcome = process(parse(raw(doc)), None, OPTIONS)  # type: ignore[arg-type]
-    assert outcome.dead_letter == DeadLetter("invalid_record", "headers.eesEventId is missing")
+    assert outcome.rejection == Rejection(
+        RejectReason.INVALID_NOTIFICATION, "headers.eesEventId is missing"
+    )
 
 
 def test_unknown_event_without_wallet_is_counted_not_dead_lettered() -> None:
     outcome = Mapper(OPTIONS).map_bytes(b'{"headers": {"eventName": "SOMETHING.NEW"}}')
-    assert (outcome.record, outcome.dead_letter, outcome.counters) == (
+    assert (outcome.record, outcome.rejection, outcome.counters) == (
         None, None, {"unmapped:SOMETHING.NEW": 1},
     )  # fmt: skip
 
@@ -130,8 +140,16 @@ def test_process_never_raises_on_a_broken_notification() -> None:
     assert isinstance(n, Notification)
     n.ops = None  # type: ignore[assignment]
     outcome = process(n, None, OPTIONS)
-    assert outcome.dead_letter is not None and outcome.dead_letter.kind == "invalid_record"
-    assert outcome.dead_letter.detail.startswith("TypeError: ")
+    assert outcome.rejection is not None and outcome.rejection.kind == RejectReason.MAPPING_ERROR
+    assert outcome.rejection.detail.startswith("TypeError: ")
+
+
+def test_strict_mode_reraises_what_a_mapper_raises() -> None:
+    n = parse(raw(notification("POSCONNECT.WALLET.SETTLE", [])))
+    assert isinstance(n, Notification)
+    n.ops = None  # type: ignore[assignment]
+    with pytest.raises(TypeError):
+        process(n, None, MappingOptions(strict=True))
 
 
 def test_options() -> None:

@@ -26,7 +26,7 @@ def test_every_sample_maps(air_samples_dir: Path, mparticle_oracle) -> None:  # 
     batches = []
     for path in files:
         outcome = Mapper(OPTIONS).map_bytes(path.read_bytes())
-        assert outcome.dead_letter is None, (path.name, outcome.dead_letter)
+        assert outcome.rejection is None, (path.name, outcome.rejection)
         if path.name.split("-")[0].removesuffix(".json") in UNMAPPED or "OPEN" in path.name:
             assert outcome.record is None
             continue
@@ -43,7 +43,7 @@ def test_spend_flow_in_order(air_samples_dir: Path) -> None:
         mapper.map_bytes(p.read_bytes())
         for p in sorted((air_samples_dir / "spend-flow").glob("*.json"))
     ]
-    assert [o.dead_letter for o in outcomes] == [None] * 4
+    assert [o.rejection for o in outcomes] == [None] * 4
     assert outcomes[0].record is None  # OPEN maps to nothing
     spend = outcomes[1].record["batch"]["events"][0]["data"]["custom_attributes"]  # type: ignore[index]
     assert spend == {
@@ -106,8 +106,8 @@ def test_invalid_sample_is_a_no_wallet_dead_letter(air_samples_dir: Path) -> Non
     (path,) = (air_samples_dir / "invalid").glob("*.json")
     outcome = Mapper(OPTIONS).map_bytes(path.read_bytes())
     assert outcome.record is None
-    assert outcome.dead_letter is not None and outcome.dead_letter.kind == "no_wallet"
-    assert outcome.dead_letter.reason == (
+    assert outcome.rejection is not None and outcome.rejection.kind == "no_wallet"
+    assert outcome.rejection.reason == (
         "no_wallet: no walletId in the operations, enrichmentData or request.resource"
     )
 

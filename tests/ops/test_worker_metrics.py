@@ -47,7 +47,7 @@ def test_counters_equal_the_known_run(kafka_bootstrap: str, tmp_path: Path) -> N
     )
     journey = journeys.build(wallets=4, seed=11)
     names = Counter(
-        n.event_name for n in map(mappers.parse, journey) if not isinstance(n, mappers.DeadLetter)
+        n.event_name for n in map(mappers.parse, journey) if not isinstance(n, mappers.Rejection)
     )
     assert sum(names.values()) == len(journey)
     mapped = subprocess.run(
