@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@touch $@
 
 kafka-fetch: install
-	$(BIN)/python scripts/localkafka.py fetch
+	$(BIN)/python -m testkit.localkafka fetch
 
 lint: install
 	$(BIN)/ruff check .

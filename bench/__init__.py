@@ -1,15 +1,1 @@
-"""Benchmarks: `make bench` (`python -m bench`), `make bench QUICK=1` for a smoke run.
-
-Importing the package puts `scripts/` (localkafka, services, journeys) and the repository
-root on sys.path, so every module here can import them.
-"""
-
-from __future__ import annotations
-
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
-for _path in (ROOT / "scripts", ROOT):
-    if str(_path) not in sys.path:
-        sys.path.insert(0, str(_path))
+"""Benchmarks: `make bench` (`python -m bench`), `make bench QUICK=1` for a smoke run."""

@@ -21,10 +21,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from localkafka import LocalKafka
-
-from bench import ROOT, mapping, memory, processor, report, sink
+from bench import mapping, memory, processor, report, sink
 from bench.common import DEFAULT, FULL, QUICK, say
+from testkit.localkafka import LocalKafka
+from testkit.processes import ROOT
 
 STEPS = ("mapping", "processor", "sink", "memory")
 

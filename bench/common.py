@@ -1,28 +1,26 @@
-"""Shared pieces of the benchmarks: sizes, realistic data, Kafka helpers, statistics."""
+"""Shared pieces of the benchmarks: sizes, realistic data, Kafka and worker set-up, statistics."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import re
 import statistics
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import journeys
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError
-from localkafka import free_port
+from aiokafka import AIOKafkaProducer
+
+from testkit import journeys, kafka, processes
+from testkit.kafka import MAX_BYTES, Offsets, end_offsets, read_range, unique
+
+__all__ = ["MAX_BYTES", "Offsets", "end_offsets", "read_range", "unique"]
 
 PARTITIONS = 6
-MAX_REQUEST = 8 * 1024 * 1024
 _WALLET = re.compile(rb'"walletId":"(\d+)"')
 _EVENT_ID = re.compile(rb'"event_id":"([^"]+)"')
 
@@ -57,10 +55,6 @@ def progress(label: str, done: int, total: int) -> None:
 
 def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 # ---------------------------------------------------------------- data
@@ -121,122 +115,24 @@ def rss_kib(pid: int) -> tuple[int, int]:
     return rss, hwm
 
 
-# ---------------------------------------------------------------- Kafka
+# ---------------------------------------------------------------- Kafka and the worker
+# testkit.kafka, with the benchmarks' partitions and their large topics.
 
 
 async def create_topics(bootstrap: str, names: Iterable[str], partitions: int = PARTITIONS) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        topics = [
-            NewTopic(n, partitions, 1, topic_configs={"max.message.bytes": str(MAX_REQUEST)})
-            for n in names
-        ]
-        await admin.create_topics(topics)
-    finally:
-        await admin.close()
+    config = {"max.message.bytes": str(MAX_BYTES)}
+    await kafka.create_topics(bootstrap, names, partitions, config=config)
 
 
 def producer(bootstrap: str, linger_ms: int = 5) -> AIOKafkaProducer:
-    return AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
-        acks="all",
-        linger_ms=linger_ms,
-        max_request_size=MAX_REQUEST,
-        max_batch_size=256 * 1024,
-    )
+    return kafka.producer(bootstrap, linger_ms=linger_ms, max_batch_size=256 * 1024)
 
 
 async def produce(
     bootstrap: str, topic: str, items: Sequence[tuple[bytes | None, bytes]], label: str
 ) -> None:
     """Produce as fast as the producer takes them (a backlog), with progress."""
-    prod = producer(bootstrap)
-    await prod.start()
-    try:
-        step = max(len(items) // 10, 1)
-        for i, (key, value) in enumerate(items, 1):
-            await prod.send(topic, key=key, value=value)
-            if i % step == 0 or i == len(items):
-                progress(label, i, len(items))
-        await prod.flush()
-    finally:
-        await prod.stop()
-
-
-class Offsets:
-    """One consumer and one admin client for repeated offset look-ups."""
-
-    def __init__(self, bootstrap: str) -> None:
-        self.bootstrap = bootstrap
-        self._consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
-        self._admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-
-    async def __aenter__(self) -> Offsets:
-        await self._consumer.start()
-        await self._admin.start()
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        await self._admin.close()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._consumer.stop()
-
-    async def end(self, topic: str) -> dict[int, int]:
-        partitions = self._consumer.partitions_for_topic(topic)
-        if not partitions:
-            await self._consumer._client.force_metadata_update()
-            partitions = self._consumer.partitions_for_topic(topic) or set()
-        ends = await self._consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
-        return {tp.partition: off for tp, off in ends.items()}
-
-    async def committed(self, group: str) -> dict[tuple[str, int], int]:
-        try:
-            offsets = await self._admin.list_consumer_group_offsets(group)
-        except KafkaError:  # no coordinator yet (a fresh broker): nothing committed yet
-            return {}
-        return {(tp.topic, tp.partition): meta.offset for tp, meta in offsets.items()}
-
-
-async def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
-    async with Offsets(bootstrap) as offsets:
-        return await offsets.end(topic)
-
-
-async def read_range(
-    bootstrap: str, topic: str, start: dict[int, int], end: dict[int, int]
-) -> list[tuple[int, int, bytes]]:
-    """Messages of `topic` from `start` to `end` offsets: (partition, timestamp ms, value)."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
-        enable_auto_commit=False,
-        group_id=None,
-        max_partition_fetch_bytes=MAX_REQUEST,
-    )
-    await consumer.start()
-    out: list[tuple[int, int, bytes]] = []
-    try:
-        wanted = {p: e for p, e in end.items() if e > start.get(p, 0)}
-        tps = [TopicPartition(topic, p) for p in wanted]
-        if not tps:
-            return out
-        consumer.assign(tps)
-        for tp in tps:
-            consumer.seek(tp, start.get(tp.partition, 0))
-        remaining = set(wanted)
-        deadline = time.monotonic() + 300
-        while remaining and time.monotonic() < deadline:
-            batch = await consumer.getmany(timeout_ms=500, max_records=10_000)
-            for tp, messages in batch.items():
-                for m in messages:
-                    if m.offset < wanted[tp.partition]:
-                        out.append((tp.partition, m.timestamp, m.value or b""))
-                if messages and messages[-1].offset >= wanted[tp.partition] - 1:
-                    remaining.discard(tp.partition)
-    finally:
-        with contextlib.suppress(asyncio.CancelledError):
-            await consumer.stop()
-    return out
+    await kafka.produce(bootstrap, topic, items, progress=lambda d, t: progress(label, d, t))
 
 
 async def first_last_timestamps(bootstrap: str, topic: str) -> tuple[int, int, int]:
@@ -250,32 +146,21 @@ async def first_last_timestamps(bootstrap: str, topic: str) -> tuple[int, int, i
     lasts = await read_range(bootstrap, topic, {p: max(e - 1, 0) for p, e in ends.items()}, ends)
     if not firsts or not lasts:
         return count, 0, 0
-    return count, min(t for _, t, _ in firsts), max(t for _, t, _ in lasts)
-
-
-# ---------------------------------------------------------------- the worker
+    return count, min(m.timestamp for m in firsts), max(m.timestamp for m in lasts)
 
 
 def worker_env(bootstrap: str, workdir: Path, app_id: str, **overrides: str) -> dict[str, str]:
     (workdir / app_id).mkdir(parents=True, exist_ok=True)
-    env = {
-        "AIRMP_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+    settings = {
         "AIRMP_APP_ID": app_id,
-        "AIRMP_INPUT_TOPIC": f"{app_id}-air",
-        "AIRMP_RECORDS_TOPIC": f"{app_id}-records",
-        "AIRMP_DEAD_LETTER_TOPIC": f"{app_id}-dlq",
         "AIRMP_TOPIC_PARTITIONS": str(PARTITIONS),
         "AIRMP_STORE": "rocksdb://",
-        "AIRMP_DATA_DIR": str(workdir / app_id / "data"),
-        "AIRMP_WEB_PORT": str(free_port()),
         "AIRMP_LOG_LEVEL": "warn",
         "AIRMP_SINK_ENABLED": "false",
-        "AIRMP_IDENTITY_TYPE": "CARD",
-        "AIRMP_CURRENCY": "GBP",
-        "AIRMP_MPARTICLE_ENVIRONMENT": "development",
+        "AIRMP_KAFKA_SESSION_TIMEOUT_SECONDS": "30",
+        **overrides,
     }
-    env.update(overrides)
-    return env
+    return processes.worker_env(bootstrap, workdir / app_id, **settings)
 
 
 async def wait_drained(

@@ -13,9 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import journeys
-from services import Worker
-
 from bench.common import (
     Sizes,
     create_topics,
@@ -27,6 +24,8 @@ from bench.common import (
     wait_drained,
     worker_env,
 )
+from testkit import journeys
+from testkit.processes import Worker
 
 
 @dataclass

@@ -23,11 +23,9 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer
-from services import Worker
 
-from bench import ROOT
 from bench.common import (
-    MAX_REQUEST,
+    MAX_BYTES,
     Offsets,
     Sizes,
     create_topics,
@@ -47,6 +45,7 @@ from bench.common import (
     worker_env,
 )
 from bench.trivial import trivial_map
+from testkit.processes import ROOT, Worker
 
 WORKER_TIMEOUT = 900.0
 
@@ -112,7 +111,7 @@ async def raw_aiokafka(bootstrap: str, source: str, total: int) -> float:
         group_id=unique("baseline"),
         auto_offset_reset="earliest",
         enable_auto_commit=True,
-        max_partition_fetch_bytes=MAX_REQUEST,
+        max_partition_fetch_bytes=MAX_BYTES,
     )
     prod = producer(bootstrap)
     await consumer.start()
@@ -196,10 +195,10 @@ async def _paced(
     async with Offsets(bootstrap) as offsets:
         after = await offsets.end(records_topic)
     latencies: list[float] = []
-    for _, ts, value in await read_range(bootstrap, records_topic, before, after):
-        event_id = event_id_of_record(value)
+    for message in await read_range(bootstrap, records_topic, before, after):
+        event_id = event_id_of_record(message.value)
         if event_id in sent:
-            latencies.append(float(ts - sent[event_id]))
+            latencies.append(float(message.timestamp - sent[event_id]))
     return latencies
 
 

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from services import Worker
 
 import mappers
 from bench.common import (
@@ -30,6 +29,7 @@ from bench.common import (
 )
 from sinks.limits import API_MAX_REQUEST_BYTES, MAX_BATCHES_PER_REQUEST, MAX_REQUEST_BYTES
 from sinks.local_endpoint import LocalEndpoint, RequestLog
+from testkit.processes import Worker
 
 KEY, SECRET = "bench-key", "bench-secret"
 FULL_BYTES = int(MAX_REQUEST_BYTES * 0.95)  # "near 256 KB": within 5% of the packer's target

@@ -17,8 +17,9 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-import journeys
 import orjson
+
+from testkit import journeys
 
 FIRST_WALLET = 800_000_000
 LATE_SHARE = 0.08  # of wallets with one event moved later

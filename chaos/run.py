@@ -31,14 +31,16 @@ from typing import Any, TextIO, TypeVar
 
 import httpx
 import orjson
-from localkafka import LocalKafka, free_port
-from services import AIRMP, Endpoint, Worker
 
-from chaos import ROOT, kafka_io
 from chaos import faults as faults_mod
+from chaos import kafka_io
 from chaos import load as load_mod
 from chaos.faults import Action, Plan
 from chaos.verdict import Verdict, judge
+from testkit import kafka as kafka_helper
+from testkit.kafka import Message
+from testkit.localkafka import LocalKafka
+from testkit.processes import AIRMP, ROOT, Endpoint, Worker, free_port
 
 T = TypeVar("T")
 WORKERS = 3
@@ -241,7 +243,7 @@ class Round:
             self._stop_workers(slots)
             accepted.poll(all_requests=True)
             dead = background.call(
-                kafka_io.read_topic(kafka.bootstrap, env["AIRMP_DEAD_LETTER_TOPIC"]), 150
+                kafka_helper.read_topic(kafka.bootstrap, env["AIRMP_DEAD_LETTER_TOPIC"]), 150
             )
             verdict = judge(
                 len(load.messages),
@@ -520,10 +522,10 @@ class Round:
             settled = False
             if time.monotonic() - last_check >= 4:
                 last_check = time.monotonic()
-                dlq = background.call(kafka_io.read_topic(bootstrap, _dlq(env)), 60)
+                dlq = background.call(kafka_helper.read_topic(bootstrap, _dlq(env)), 60)
                 dead_seen = {r.value for r in dlq} & bad
                 if idle and all(s.running and not s.terminating_since for s in slots):
-                    lag = background.call(kafka_io.lag(bootstrap, self.app_id, topics), 60)
+                    lag = background.call(kafka_helper.lag(bootstrap, self.app_id, topics), 60)
                     settled = lag == 0
             done = got == len(want) and dead_seen >= bad
             if done or settled or time.monotonic() - last_line >= 5:
@@ -562,7 +564,7 @@ class Round:
         load: load_mod.Load,
         records: list[dict[str, Any]],
         known_bad: list[bytes],
-        dead: list[kafka_io.Record],
+        dead: list[Message],
         production: kafka_io.Production,
         accepted: Accepted,
         background: Background,
@@ -572,11 +574,11 @@ class Round:
         topic, and whether the group committed past it there."""
         bootstrap = env["AIRMP_KAFKA_BOOTSTRAP_SERVERS"]
         by_wallet_topic = f"{self.app_id}-air-by-wallet"
-        by_wallet = background.call(kafka_io.read_topic(bootstrap, by_wallet_topic), 150)
+        by_wallet = background.call(kafka_helper.read_topic(bootstrap, by_wallet_topic), 150)
         out_records = background.call(
-            kafka_io.read_topic(bootstrap, env["AIRMP_RECORDS_TOPIC"]), 150
+            kafka_helper.read_topic(bootstrap, env["AIRMP_RECORDS_TOPIC"]), 150
         )
-        offsets = background.call(kafka_io.committed(bootstrap, self.app_id), 60)
+        offsets = background.call(kafka_helper.committed(bootstrap, self.app_id), 60)
         on_by_wallet = _index(by_wallet, _EVENT_ID)
         on_records = _index(out_records, _RECORD_EVENT_ID)
         on_dlq = {**_index(dead, _EVENT_ID), **_index(dead, _RECORD_EVENT_ID)}
@@ -715,10 +717,8 @@ def _event_id(value: bytes) -> str | None:
     return match.group(1).decode() if match else None
 
 
-def _index(
-    records: list[kafka_io.Record], pattern: re.Pattern[bytes]
-) -> dict[str, list[kafka_io.Record]]:
-    out: dict[str, list[kafka_io.Record]] = {}
+def _index(records: list[Message], pattern: re.Pattern[bytes]) -> dict[str, list[Message]]:
+    out: dict[str, list[Message]] = {}
     for record in records:
         match = pattern.search(record.value)
         if match:
@@ -726,7 +726,7 @@ def _index(
     return out
 
 
-def _hits(hits: list[kafka_io.Record], topic: str, offsets: dict[tuple[str, int], int]) -> str:
+def _hits(hits: list[Message], topic: str, offsets: dict[tuple[str, int], int]) -> str:
     if not hits:
         return "none"
     return ", ".join(
@@ -737,8 +737,8 @@ def _hits(hits: list[kafka_io.Record], topic: str, offsets: dict[tuple[str, int]
 
 def _stage(
     inputs: list[tuple[int, tuple[int, int] | None]],
-    wallet_hits: list[kafka_io.Record],
-    record_hits: list[kafka_io.Record],
+    wallet_hits: list[Message],
+    record_hits: list[Message],
     offsets: dict[tuple[str, int], int],
     input_topic: str,
     by_wallet_topic: str,

@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import journeys
 import orjson
 from aiokafka import AIOKafkaProducer
-from localkafka import LocalKafka, free_port
-from services import Endpoint, Worker
+
+from testkit import journeys
+from testkit.localkafka import LocalKafka
+from testkit.processes import Endpoint, Worker, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 AIRMP = str(Path(sys.executable).parent / "airmp")

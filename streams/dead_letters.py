@@ -1,11 +1,11 @@
-"""Dead letters: the original bytes, untouched, with why and where from in the headers."""
+"""The dead-letter topic: the original bytes, untouched, with why and where from in headers."""
 
 from __future__ import annotations
 
 import logging
+from enum import StrEnum
 
-import faust
-from faust.types import EventT
+from faust.types import EventT, TopicT
 
 from streams import metrics
 from streams.source import delivery_tag, headers_dict, source_of
@@ -15,6 +15,22 @@ log = logging.getLogger("airmp.dead_letters")
 H_REASON = "airmp-reason"
 H_DETAIL = "airmp-detail"
 H_STAGE = "airmp-stage"
+DETAIL_CHARS = 4096
+
+
+class Stage(StrEnum):
+    """Where an input was given up on; `airmp dead-letters redrive` sends it back there."""
+
+    INGEST = "ingest"  # the ingest agent, on the AIR input topic
+    WALLET = "wallet"  # the wallet agent, on the by-wallet topic
+    SINK = "sink"  # the sink agent, on the records topic
+
+
+class Fault(StrEnum):
+    """Dead-letter kinds of the stream app itself (the mapper and the sink have their own)."""
+
+    PROCESSING_ERROR = "processing_error"  # a handler raised: a bug; the event is kept
+    NOT_A_RECORD = "not_a_record"  # the records topic held something that is no record
 
 
 def source_headers(event: EventT) -> dict[str, bytes]:
@@ -24,18 +40,20 @@ def source_headers(event: EventT) -> dict[str, bytes]:
     return source_of(headers, message.topic, message.partition, message.offset)
 
 
-class DeadLetters:
-    def __init__(self, topic: faust.TopicT) -> None:
+class DeadLetterTopic:
+    """Writes dead letters: the event's key and value as they came, reason in the headers."""
+
+    def __init__(self, topic: TopicT) -> None:
         self.topic = topic
 
     async def send(
-        self, event: EventT, kind: str, reason: str, stage: str, detail: str = ""
+        self, event: EventT, *, kind: StrEnum, reason: str, stage: Stage, detail: str = ""
     ) -> None:
         """`kind` is the low-cardinality metric label; `reason` the readable line."""
-        metrics.DEAD_LETTERS.labels(kind).inc()
+        metrics.DEAD_LETTERS.labels(str(kind)).inc()
         headers = {**source_headers(event), H_REASON: reason.encode(), H_STAGE: stage.encode()}
         if detail:
-            headers[H_DETAIL] = detail[:4096].encode()
+            headers[H_DETAIL] = detail[:DETAIL_CHARS].encode()
         where = delivery_tag(headers)
         log.warning("dead letter (%s) from %s: %s %s", stage, where, reason, detail[:300])
         await self.topic.send(key=event.key, value=event.value, headers=headers)

@@ -48,7 +48,7 @@ def kafka_bootstrap() -> Iterator[str]:
         with _apache_kafka_container() as bootstrap:
             yield bootstrap
         return
-    from localkafka import LocalKafka
+    from testkit.localkafka import LocalKafka
 
     with LocalKafka() as broker:
         yield broker.bootstrap
@@ -59,9 +59,10 @@ def _apache_kafka_container() -> Iterator[str]:
     """The same Apache Kafka (KRaft, one node) in Docker. Its listener is bound to a host port
     chosen first, so the broker can advertise the address clients reach it on.
     (testcontainers' KafkaContainer is built around Confluent's images, hence generic.)"""
-    from localkafka import free_port
     from testcontainers.core.container import DockerContainer
     from testcontainers.core.waiting_utils import wait_for_logs
+
+    from testkit.processes import free_port
 
     port = free_port()
     container = (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import time
 from collections.abc import Iterator
@@ -9,13 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import journeys
 import orjson
 import pytest
-from kafka_tools import Endpoint, Worker, consume, create_topics, produce, run, worker_env
 from test_pipeline import expected_records
 
 from sinks.limits import MAX_BATCH_BYTES, MAX_BATCHES_PER_REQUEST, MAX_REQUEST_BYTES
+from testkit import journeys
+from testkit.kafka import consume, create_topics, produce
+from testkit.processes import Endpoint, Worker, worker_env
 
 pytestmark = pytest.mark.integration
 
@@ -57,7 +59,9 @@ def test_everything_arrives_within_mparticle_limits(
     notifications = journeys.build(wallets=40, seed=11)
     expected = expected_records(notifications)
     env = worker_env(kafka_bootstrap, tmp_path, **endpoint.env())
-    run(produce(kafka_bootstrap, env["AIRMP_INPUT_TOPIC"], [(None, n) for n in notifications]))
+    asyncio.run(
+        produce(kafka_bootstrap, env["AIRMP_INPUT_TOPIC"], [(None, n) for n in notifications])
+    )
     worker = Worker(env=env, log_path=tmp_path / "w.log").start()
     try:
         view = endpoint.wait_for_events(message_ids(expected))
@@ -83,12 +87,14 @@ def test_a_bad_batch_goes_to_dead_letters_and_the_rest_arrive(
     env = worker_env(
         kafka_bootstrap, tmp_path, **endpoint.env(), AIRMP_SINK_MERGE_USER_BATCHES="false"
     )
-    run(produce(kafka_bootstrap, env["AIRMP_INPUT_TOPIC"], [(None, n) for n in notifications]))
+    asyncio.run(
+        produce(kafka_bootstrap, env["AIRMP_INPUT_TOPIC"], [(None, n) for n in notifications])
+    )
     worker = Worker(env=env, log_path=tmp_path / "w.log").start()
     good = [r for r in expected if orjson.loads(r)["air"]["event_id"] != bad["air"]["event_id"]]
     try:
         view = endpoint.wait_for_events(message_ids(good))
-        dead = run(consume(kafka_bootstrap, env["AIRMP_DEAD_LETTER_TOPIC"], 1, settle=1))
+        dead = asyncio.run(consume(kafka_bootstrap, env["AIRMP_DEAD_LETTER_TOPIC"], 1, settle=1))
     finally:
         assert worker.stop() == 0, worker.log()[-3000:]
     assert accepted_ids(view) == message_ids(good)
@@ -107,8 +113,10 @@ def test_sigkill_between_send_and_commit_resends_the_same_batch(
     # mParticle accepts, but the worker does not hear so before it is killed.
     endpoint.faults(delay_after_accept_seconds=30)
     env = worker_env(kafka_bootstrap, tmp_path, **endpoint.env())
-    run(create_topics(kafka_bootstrap, [env["AIRMP_INPUT_TOPIC"]], 3))
-    run(produce(kafka_bootstrap, env["AIRMP_INPUT_TOPIC"], [(None, n) for n in notifications]))
+    asyncio.run(create_topics(kafka_bootstrap, [env["AIRMP_INPUT_TOPIC"]], 3))
+    asyncio.run(
+        produce(kafka_bootstrap, env["AIRMP_INPUT_TOPIC"], [(None, n) for n in notifications])
+    )
     first = Worker(env=env, log_path=tmp_path / "w1.log").start()
     deadline = time.monotonic() + 90
     while not endpoint.accepted()["batches"] and time.monotonic() < deadline:
@@ -158,7 +166,9 @@ def test_wrong_credentials_stop_the_sink_and_commit_nothing(
         **{**endpoint.env(), "AIRMP_MPARTICLE_API_SECRET": secret},
         AIRMP_SINK_SHUTDOWN_GRACE_SECONDS="2",
     )
-    run(produce(kafka_bootstrap, env["AIRMP_INPUT_TOPIC"], [(None, n) for n in notifications]))
+    asyncio.run(
+        produce(kafka_bootstrap, env["AIRMP_INPUT_TOPIC"], [(None, n) for n in notifications])
+    )
     first = Worker(env=env, log_path=tmp_path / "w1.log").start()
     ready_url = f"http://127.0.0.1:{env['AIRMP_WEB_PORT']}/readyz"
     deadline = time.monotonic() + 90

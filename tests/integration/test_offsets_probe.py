@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from faust.types import TP
-from kafka_tools import create_topics, run, unique
 
 from config import Settings
 from streams.app import create_app
+from testkit.kafka import create_topics, unique
 
 pytestmark = pytest.mark.integration
 
@@ -53,8 +53,8 @@ async def wait_end_offset(bootstrap: str, topic: str, end: int) -> None:
 
 def test_first_offset_from_sees_messages_and_markers(kafka_bootstrap: str, tmp_path: Path):
     topic = unique("probe")
-    run(create_topics(kafka_bootstrap, [topic], 1))
-    run(produce_with_a_marker(kafka_bootstrap, topic))
+    asyncio.run(create_topics(kafka_bootstrap, [topic], 1))
+    asyncio.run(produce_with_a_marker(kafka_bootstrap, topic))
     settings = Settings(  # type: ignore[call-arg]
         kafka_bootstrap_servers=kafka_bootstrap, store="memory://", data_dir=str(tmp_path)
     )
@@ -68,4 +68,4 @@ def test_first_offset_from_sees_messages_and_markers(kafka_bootstrap: str, tmp_p
             await consumer._probe.stop()
 
     # 2 is the transaction's commit marker: no message, the next one is 3; nothing after 3.
-    assert run(look()) == [0, 1, 3, 3, None]
+    assert asyncio.run(look()) == [0, 1, 3, 3, None]

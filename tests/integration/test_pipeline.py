@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import subprocess
 import time
@@ -9,22 +10,12 @@ from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
-import journeys
 import orjson
 import pytest
-from kafka_tools import (
-    AIRMP,
-    Message,
-    Worker,
-    consume,
-    create_topics,
-    end_offsets,
-    produce,
-    run,
-    worker_env,
-)
 
-from tests.ops.helpers import http_status, poll
+from testkit import journeys
+from testkit.kafka import Message, consume, create_topics, end_offsets, produce
+from testkit.processes import AIRMP, Worker, http_status, poll, worker_env
 
 pytestmark = pytest.mark.integration
 
@@ -114,7 +105,7 @@ def records_from_worker(
     """Run a worker until every expected record is on the records topic; stop it cleanly."""
     worker = start_worker(env, tmp, name)
     try:
-        return run(
+        return asyncio.run(
             consume(
                 bootstrap,
                 env["AIRMP_RECORDS_TOPIC"],
@@ -143,7 +134,7 @@ def test_thin_path_matches_airmp_map(kafka_bootstrap: str, env: dict[str, str], 
     notifications = journeys.build(wallets=4, seed=1)
     expected = expected_records(notifications)
     assert len(expected) > 20
-    run(produce(kafka_bootstrap, env["AIRMP_INPUT_TOPIC"], keyed(notifications)))
+    asyncio.run(produce(kafka_bootstrap, env["AIRMP_INPUT_TOPIC"], keyed(notifications)))
     got = records_from_worker(kafka_bootstrap, env, tmp_path, "w1", expected)
     assert records_of(got) == by_wallet(expected)
     for message in got:
@@ -163,12 +154,12 @@ def test_poison_messages_go_to_dead_letters_and_work_goes_on(
     ]
     stream = [good[0], *poison, *good[1:]]
     expected = expected_records(good)
-    run(create_topics(kafka_bootstrap, [env["AIRMP_INPUT_TOPIC"]], 3))
-    run(produce(kafka_bootstrap, env["AIRMP_INPUT_TOPIC"], [(b"k", n) for n in stream]))
+    asyncio.run(create_topics(kafka_bootstrap, [env["AIRMP_INPUT_TOPIC"]], 3))
+    asyncio.run(produce(kafka_bootstrap, env["AIRMP_INPUT_TOPIC"], [(b"k", n) for n in stream]))
     worker = start_worker(env, tmp_path, "w1")
     try:
-        dead = run(consume(kafka_bootstrap, env["AIRMP_DEAD_LETTER_TOPIC"], len(poison)))
-        got = run(
+        dead = asyncio.run(consume(kafka_bootstrap, env["AIRMP_DEAD_LETTER_TOPIC"], len(poison)))
+        got = asyncio.run(
             consume(
                 kafka_bootstrap,
                 env["AIRMP_RECORDS_TOPIC"],
@@ -201,14 +192,14 @@ def test_sigkill_then_restart_continues_from_table_state(
     expected = expected_records(notifications)
     half = len(notifications) // 2
     topic = env["AIRMP_INPUT_TOPIC"]
-    run(create_topics(kafka_bootstrap, [topic], 3))
-    run(produce(kafka_bootstrap, topic, keyed(notifications[:half])))
+    asyncio.run(create_topics(kafka_bootstrap, [topic], 3))
+    asyncio.run(produce(kafka_bootstrap, topic, keyed(notifications[:half])))
     first = start_worker(env, tmp_path, "w1")
-    run(consume(kafka_bootstrap, env["AIRMP_RECORDS_TOPIC"], 5, timeout=90))
+    asyncio.run(consume(kafka_bootstrap, env["AIRMP_RECORDS_TOPIC"], 5, timeout=90))
     time.sleep(1.5)  # let it commit some and keep some in flight
     first.stop(signal.SIGKILL)
-    before_kill = run(end_offsets(kafka_bootstrap, env["AIRMP_RECORDS_TOPIC"]))
-    run(produce(kafka_bootstrap, topic, keyed(notifications[half:])))
+    before_kill = asyncio.run(end_offsets(kafka_bootstrap, env["AIRMP_RECORDS_TOPIC"]))
+    asyncio.run(produce(kafka_bootstrap, topic, keyed(notifications[half:])))
     got = records_from_worker(kafka_bootstrap, env, tmp_path, "w2", expected, settle=3)
     assert_at_least_once(got, by_wallet(expected), before_kill)
 
@@ -216,7 +207,7 @@ def test_sigkill_then_restart_continues_from_table_state(
 def test_two_workers_share_partitions(kafka_bootstrap: str, env: dict[str, str], tmp_path: Path):
     notifications = journeys.build(wallets=8, seed=4)
     expected = expected_records(notifications)
-    run(create_topics(kafka_bootstrap, [env["AIRMP_INPUT_TOPIC"]], 3))
+    asyncio.run(create_topics(kafka_bootstrap, [env["AIRMP_INPUT_TOPIC"]], 3))
     port_b = int(env["AIRMP_WEB_PORT"]) + 1
     a = start_worker(env, tmp_path, "a")
     b = start_worker({**env, "AIRMP_WEB_PORT": str(port_b)}, tmp_path, "b")
@@ -225,8 +216,8 @@ def test_two_workers_share_partitions(kafka_bootstrap: str, env: dict[str, str],
         # the worker giving a partition up had not committed (duplicates, same ids).
         urls = [f"http://127.0.0.1:{port}/readyz" for port in (env["AIRMP_WEB_PORT"], port_b)]
         assert poll(lambda: all(http_status(url) == 200 for url in urls), timeout=120)
-        run(produce(kafka_bootstrap, env["AIRMP_INPUT_TOPIC"], keyed(notifications)))
-        got = run(
+        asyncio.run(produce(kafka_bootstrap, env["AIRMP_INPUT_TOPIC"], keyed(notifications)))
+        got = asyncio.run(
             consume(
                 kafka_bootstrap,
                 env["AIRMP_RECORDS_TOPIC"],

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 
-import journeys
 import pytest
-from kafka_tools import end_offsets, produce, run, worker_env
 from test_pipeline import by_wallet, expected_records, keyed, records_from_worker, records_of
+
+from testkit import journeys
+from testkit.kafka import end_offsets, produce
+from testkit.processes import worker_env
 
 pytestmark = pytest.mark.integration
 
@@ -41,14 +44,14 @@ def test_restart_reads_only_the_changelog_tail(kafka_bootstrap: str, tmp_path: P
     second_half = journeys.build(wallets=6, seed=22)
     expected = expected_records(first_half + second_half)
 
-    run(produce(kafka_bootstrap, env["AIRMP_INPUT_TOPIC"], keyed(first_half)))
+    asyncio.run(produce(kafka_bootstrap, env["AIRMP_INPUT_TOPIC"], keyed(first_half)))
     records_from_worker(
         kafka_bootstrap, env, tmp_path, "w1", expected_records(first_half), settle=0
     )
-    written = run(end_offsets(kafka_bootstrap, changelog))
+    written = asyncio.run(end_offsets(kafka_bootstrap, changelog))
     assert sum(written.values()) > 50
 
-    run(produce(kafka_bootstrap, env["AIRMP_INPUT_TOPIC"], keyed(second_half)))
+    asyncio.run(produce(kafka_bootstrap, env["AIRMP_INPUT_TOPIC"], keyed(second_half)))
     got = records_from_worker(kafka_bootstrap, env, tmp_path, "w2", expected, settle=1)
 
     # The first start read every changelog partition from its beginning (-1); the restart

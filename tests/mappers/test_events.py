@@ -6,8 +6,8 @@ import pytest
 
 from mappers import REGISTRY, MappingOptions, WalletState, family_of, parse, process
 from mappers.models import validate_record
-from tests.mappers.builders import raw
-from tests.mappers.cases import CASES
+from testkit.builders import raw
+from testkit.cases import CASES
 
 OPTIONS = MappingOptions()
 

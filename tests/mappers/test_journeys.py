@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from mappers import Mapper, MappingOptions, WalletState
 from mappers.models import validate_record
-from tests.mappers.builders import (
+from testkit.builders import (
     CARD,
     DATE,
     WALLET,
@@ -16,7 +16,7 @@ from tests.mappers.builders import (
     tier,
     tier_attributes,
 )
-from tests.mappers.cases import PROFILE, accounts_create, settle
+from testkit.cases import PROFILE, accounts_create, settle
 
 
 def test_join_purchase_duplicate_move_delete() -> None:

@@ -10,7 +10,7 @@ import orjson
 
 from config.settings import Settings
 from streams.map_command import run_map
-from tests.mappers.cases import settle, spend
+from testkit.cases import settle, spend
 
 SETTINGS = Settings()  # type: ignore[call-arg]
 

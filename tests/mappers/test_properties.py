@@ -22,7 +22,7 @@ from mappers import (
     process,
 )
 from mappers.models import validate_record
-from tests.mappers.cases import CASES
+from testkit.cases import CASES
 
 OPTIONS = MappingOptions(strict=True)
 SEEDS = [CASES[name]()[0] for name in sorted(CASES)]

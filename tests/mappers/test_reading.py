@@ -17,8 +17,8 @@ from mappers import (
 )
 from mappers.batch import MAX_VALUE, Limits
 from mappers.reading import decode_json, object_type
-from tests.mappers.builders import WALLET, notification, op, raw, transaction
-from tests.mappers.cases import settle, spend
+from testkit.builders import WALLET, notification, op, raw, transaction
+from testkit.cases import settle, spend
 
 OPTIONS = MappingOptions()
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import orjson
 import pytest
 from aiokafka import TopicPartition
-from localkafka import free_port
 
-from tests.ops.helpers import airmp, commit, create_topic, produce, run, unique
+from testkit.kafka import commit, create_topics, produce, unique
+from testkit.processes import airmp, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -18,12 +20,18 @@ def backlog(kafka_bootstrap: str) -> dict[str, str]:
     The records topic: 3 messages, nothing committed (so the whole of it is lag)."""
     app_id = unique("lag")
     topic, records = f"{app_id}-air", f"{app_id}-records"
-    run(create_topic(kafka_bootstrap, topic, 2))
-    run(create_topic(kafka_bootstrap, records, 1))
-    items = [(0, None, b"a%d" % i) for i in range(10)] + [(1, None, b"b%d" % i) for i in range(7)]
-    run(produce(kafka_bootstrap, topic, items))
-    run(produce(kafka_bootstrap, records, [(0, None, b"r%d" % i) for i in range(3)]))
-    run(commit(kafka_bootstrap, app_id, {TopicPartition(topic, 0): 4, TopicPartition(topic, 1): 7}))
+    asyncio.run(create_topics(kafka_bootstrap, [topic], 2))
+    asyncio.run(create_topics(kafka_bootstrap, [records], 1))
+    items = [(None, b"a%d" % i) for i in range(10)] + [(None, b"b%d" % i) for i in range(7)]
+    asyncio.run(produce(kafka_bootstrap, topic, items, partitions=[0] * 10 + [1] * 7))
+    asyncio.run(
+        produce(
+            kafka_bootstrap, records, [(None, b"r%d" % i) for i in range(3)], partitions=[0] * 3
+        )
+    )
+    asyncio.run(
+        commit(kafka_bootstrap, app_id, {TopicPartition(topic, 0): 4, TopicPartition(topic, 1): 7})
+    )
     return {
         "AIRMP_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
         "AIRMP_APP_ID": app_id,

@@ -7,12 +7,10 @@ from pathlib import Path
 
 import orjson
 import pytest
-from services import Worker
 
 from config import load_settings
 from streams.logs import MASK, JsonFormatter, RedactSecrets, logging_config
-from tests.integration.kafka_tools import worker_env
-from tests.ops.helpers import http_status, poll
+from testkit.processes import Worker, http_status, poll, worker_env
 
 
 def test_filter_and_formatter_redact_every_secret() -> None:

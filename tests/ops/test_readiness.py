@@ -5,11 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from localkafka import LocalKafka
-from services import Worker
 
-from tests.integration.kafka_tools import worker_env
-from tests.ops.helpers import http_status, poll
+from testkit.localkafka import LocalKafka
+from testkit.processes import Worker, http_status, poll, worker_env
 
 pytestmark = pytest.mark.integration
 

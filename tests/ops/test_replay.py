@@ -15,15 +15,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import journeys
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from localkafka import free_port
-from services import AIRMP, Worker
 
-from tests.ops.helpers import airmp, produce, run, unique
+from testkit import journeys
+from testkit.kafka import produce, unique
+from testkit.processes import AIRMP, Worker, airmp, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -133,12 +132,14 @@ def first_run(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) ->
     ).stdout.splitlines()
     wanted = {_rid(orjson.loads(line)) for line in expected}
 
-    run(_create_input(kafka_bootstrap, env["AIRMP_INPUT_TOPIC"]))
-    items = [(None, journeys.producer_key(n), n) for n in notifications]
-    run(produce(kafka_bootstrap, env["AIRMP_INPUT_TOPIC"], items, stamps))
+    asyncio.run(_create_input(kafka_bootstrap, env["AIRMP_INPUT_TOPIC"]))
+    items = [(journeys.producer_key(n), n) for n in notifications]
+    asyncio.run(produce(kafka_bootstrap, env["AIRMP_INPUT_TOPIC"], items, timestamps_ms=stamps))
     worker = Worker(env=env, log_path=tmp / "worker.log").start()
     try:
-        values = run(_records(kafka_bootstrap, env["AIRMP_RECORDS_TOPIC"], _all_of(wanted), 120))
+        values = asyncio.run(
+            _records(kafka_bootstrap, env["AIRMP_RECORDS_TOPIC"], _all_of(wanted), 120)
+        )
         time.sleep(1.5)  # the table's changelog is written alongside; let it land
     finally:
         status = worker.stop()
@@ -208,14 +209,14 @@ def test_replay_to_the_records_topic_stops_at_to_timestamp(first_run: dict[str, 
     day2, day3 = first_run["days"][1], first_run["days"][2]
     day_2 = [_rid(r) for r in records if day_of[r["air"]["event_id"]] == 1]
     assert day_2
-    before = run(_records(bootstrap, topic, lambda found: len(found) >= len(records), 30))
+    before = asyncio.run(_records(bootstrap, topic, lambda found: len(found) >= len(records), 30))
     # epoch ms for the start, ISO with an offset for the end: both forms are accepted
     args = ["replay", "--from-timestamp", str(_ms(day2)), "--to-timestamp", day3.isoformat()]
     result = airmp(args, env)
     assert result.returncode == 0, result.stderr
     assert f"{len(day_2)} records written to topic {topic}" in result.stderr, result.stderr
     want = len(before) + len(day_2)
-    after = run(_records(bootstrap, topic, lambda found: len(found) >= want, 30))
+    after = asyncio.run(_records(bootstrap, topic, lambda found: len(found) >= want, 30))
     assert len(after) == want
     added = Counter(_rid(orjson.loads(v)) for v in after)
     added.subtract(_rid(orjson.loads(v)) for v in before)

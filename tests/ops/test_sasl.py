@@ -8,10 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from localkafka import LocalKafka
-from services import AIRMP
 
-from tests.ops.helpers import ROOT, airmp, clean_env, unique
+from testkit.kafka import unique
+from testkit.localkafka import LocalKafka
+from testkit.processes import AIRMP, ROOT, airmp, clean_env
 
 pytestmark = pytest.mark.integration
 

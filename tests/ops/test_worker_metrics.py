@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 from collections import Counter
 from pathlib import Path
 
 import httpx
-import journeys
 import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from services import AIRMP, Worker
 
 import mappers
-from tests.integration.kafka_tools import worker_env
-from tests.ops.helpers import clean_env, create_topic, poll, produce, run
+from testkit import journeys
+from testkit.kafka import create_topics, produce
+from testkit.processes import AIRMP, Worker, clean_env, poll, worker_env
 
 pytestmark = pytest.mark.integration
 
@@ -60,12 +60,12 @@ def test_counters_equal_the_known_run(kafka_bootstrap: str, tmp_path: Path) -> N
     records = Counter(orjson.loads(r)["air"]["event_name"] for r in mapped)
     assert len(mapped) > 0 and len(journey) > len(mapped)  # duplicates and unmapped events
 
-    run(create_topic(kafka_bootstrap, env["AIRMP_INPUT_TOPIC"], 3))
-    run(
+    asyncio.run(create_topics(kafka_bootstrap, [env["AIRMP_INPUT_TOPIC"]], 3))
+    asyncio.run(
         produce(
             kafka_bootstrap,
             env["AIRMP_INPUT_TOPIC"],
-            [(None, journeys.producer_key(n), n) for n in journey],
+            [(journeys.producer_key(n), n) for n in journey],
         )
     )
     worker = Worker(env, tmp_path / "worker.log").start()

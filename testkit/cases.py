@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from tests.mappers.builders import (
+from testkit.builders import (
     CARD,
     account_tx,
     commerce,

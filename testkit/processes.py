@@ -1,22 +1,105 @@
-"""The connector's processes on this machine: `airmp worker` and the local mParticle
-endpoint, each a subprocess configured by AIRMP_ variables. Used by the demo, the
-integration tests and the benchmarks."""
+"""The connector's processes on this machine: `airmp worker`, the local mParticle endpoint
+and other `airmp` commands, each a subprocess configured by AIRMP_ variables; and waiting
+for them. Used by the demo, the integration tests, the benchmarks and chaos."""
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
-from localkafka import _die_with_parent, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 AIRMP = str(Path(sys.executable).parent / "airmp")
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def die_with_parent() -> None:
+    """Runs in the child before exec: SIGKILL it when the process that started it dies."""
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    pr_set_pdeathsig = 1
+    libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+    os.setsid()  # its own process group: a Ctrl-C in our terminal is ours to handle
+
+
+def clean_env(**airmp: str) -> dict[str, str]:
+    """This process's environment without any AIRMP_ variable, plus `airmp`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRMP_")}
+    env.update(airmp)
+    return env
+
+
+def airmp(
+    args: list[str], env: dict[str, str], timeout: float = 90
+) -> subprocess.CompletedProcess[str]:
+    """Run an `airmp` command with only the given AIRMP_ settings; its output as text."""
+    return subprocess.run(
+        [AIRMP, *args],
+        env=clean_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=str(ROOT),
+    )
+
+
+def worker_env(bootstrap: str, data_dir: Path, **overrides: str) -> dict[str, str]:
+    """Settings for one worker of a test or harness: its own app id, topics and data dir
+    (AIRMP_APP_ID among `overrides` keeps topics and data dir under that id)."""
+    app_id = overrides.pop("AIRMP_APP_ID", None) or f"t-{uuid.uuid4().hex[:8]}"
+    env = {
+        "AIRMP_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "AIRMP_APP_ID": app_id,
+        "AIRMP_INPUT_TOPIC": f"{app_id}-air",
+        "AIRMP_RECORDS_TOPIC": f"{app_id}-records",
+        "AIRMP_DEAD_LETTER_TOPIC": f"{app_id}-dlq",
+        "AIRMP_TOPIC_PARTITIONS": "3",
+        "AIRMP_STORE": "memory://",
+        "AIRMP_DATA_DIR": str(data_dir / "data"),
+        "AIRMP_WEB_PORT": str(free_port()),
+        "AIRMP_LOG_LEVEL": "info",
+        "AIRMP_KAFKA_SESSION_TIMEOUT_SECONDS": "8",  # a killed worker's partitions move fast
+        "AIRMP_IDENTITY_TYPE": "CARD",
+        "AIRMP_CURRENCY": "GBP",
+        "AIRMP_MPARTICLE_ENVIRONMENT": "development",
+    }
+    env.update(overrides)
+    return env
+
+
+def poll(what: Callable[[], T | None], timeout: float, interval: float = 0.3) -> T | None:
+    """`what()` until it returns something truthy, or None after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = what()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(interval)
+
+
+def http_status(url: str) -> int | None:
+    try:
+        return httpx.get(url, timeout=3).status_code
+    except httpx.HTTPError:
+        return None
 
 
 @dataclass
@@ -42,7 +125,7 @@ class Worker:
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent if self.die_with_parent else None,
+            preexec_fn=die_with_parent if self.die_with_parent else None,
         )
         return self
 
@@ -91,7 +174,7 @@ class Endpoint:
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent if self.die_with_parent else None,
+            preexec_fn=die_with_parent if self.die_with_parent else None,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

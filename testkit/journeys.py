@@ -13,14 +13,11 @@ import sys
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from tests.mappers import builders, cases
+from testkit import builders, cases
 
 Template = Callable[[], dict[str, Any]]
 T = TypeVar("T")

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """A real Apache Kafka broker (KRaft, single node, 127.0.0.1) for tests, the demo and benchmarks.
 
 The broker's jars come from Maven Central (`org.apache.kafka:kafka_2.13` and its runtime
@@ -6,8 +5,8 @@ dependencies), resolved once by Maven into a cache outside the work tree; the br
 the machine's JDK. The JVM is tied to this process with PR_SET_PDEATHSIG, so it dies with
 us even when we are killed: no broker outlives a test session or the demo.
 
-    python scripts/localkafka.py fetch              # resolve the jars only
-    python scripts/localkafka.py run -- CMD ARGS    # start, run CMD with
+    python -m testkit.localkafka fetch              # resolve the jars only
+    python -m testkit.localkafka run -- CMD ARGS    # start, run CMD with
                                                     # KAFKA_BOOTSTRAP_SERVERS set, stop
 """
 
@@ -16,7 +15,6 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
-import ctypes
 import fcntl
 import os
 import shutil
@@ -29,6 +27,8 @@ import time
 import uuid
 from pathlib import Path
 from types import TracebackType
+
+from testkit.processes import die_with_parent, free_port
 
 KAFKA_VERSION = os.environ.get("AIRMP_KAFKA_VERSION", "4.1.1")
 LOG4J_VERSION = "2.24.3"  # the log4j2 that Kafka 4.1 itself depends on
@@ -118,20 +118,6 @@ def _remove_orphans() -> None:
             shutil.rmtree(path, ignore_errors=True)
         except (OSError, ValueError):
             continue  # not ours to judge (no pid file yet, or another user's)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _die_with_parent() -> None:
-    """Runs in the child before exec: SIGKILL it when the process that started it dies."""
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    pr_set_pdeathsig = 1
-    libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
-    os.setsid()  # its own process group: a Ctrl-C in our terminal is ours to handle
 
 
 class LocalKafka:
@@ -269,7 +255,7 @@ class LocalKafka:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
             )
         try:
             self._wait_ready(started)

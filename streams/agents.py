@@ -1,0 +1,106 @@
+"""The ingest and wallet agents and their handlers: AIR notification -> mParticle record.
+
+    AIR input topic --ingest--> by-wallet topic (re-keyed by walletId)
+        --wallet_events (wallet-state table)--> records topic
+
+Every agent runs with concurrency 1 and completes an event (`streams.offsets.complete`)
+only after its outputs are handed to the producer: Faust flushes the producer before it
+commits, so no offset is committed before what it produced is in Kafka.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+import orjson
+from faust.types import EventT, StreamT
+
+import mappers
+from streams import metrics, source
+from streams.dead_letters import Fault, Stage, source_headers
+from streams.offsets import complete
+from streams.pipeline import Pipeline
+
+log = logging.getLogger("airmp.streams")
+Handler = Callable[[Pipeline, EventT], Awaitable[None]]
+
+
+async def ingest(p: Pipeline, stream: StreamT) -> None:
+    """Parse, find the wallet, re-key by walletId so one worker sees a wallet in order."""
+    async for event in stream.noack().events():  # type: ignore[attr-defined]  # not in StreamT
+        await guarded(p, event, Stage.INGEST, ingest_one)
+
+
+async def wallet_events(p: Pipeline, stream: StreamT) -> None:
+    """Update the wallet's state and map, in the wallet's order; emit records."""
+    async for event in stream.noack().events():  # type: ignore[attr-defined]
+        await guarded(p, event, Stage.WALLET, wallet_one)
+
+
+async def guarded(p: Pipeline, event: EventT, stage: Stage, handle: Handler) -> None:
+    """Handle, then complete. A bug sends the event to dead letters rather than crashing the
+    agent: a crashed agent leaves its event un-acked, and Faust then waits for it forever."""
+    try:
+        await handle(p, event)
+    except Exception as exc:
+        log.exception("%s failed on an event; it goes to the dead-letter topic", stage)
+        reason = f"{Fault.PROCESSING_ERROR}: {type(exc).__name__}: {exc}"[:500]
+        await p.dead_letters.send(event, kind=Fault.PROCESSING_ERROR, reason=reason, stage=stage)
+    complete(event)
+
+
+async def ingest_one(p: Pipeline, event: EventT) -> None:
+    raw = bytes(event.value or b"")
+    parsed = mappers.parse(raw)
+    if isinstance(parsed, mappers.Rejection):
+        await reject(p, event, parsed, Stage.INGEST)
+        return
+    metrics.EVENTS_IN.labels(parsed.event_name).inc()
+    if parsed.wallet_id is None:
+        # No wallet: the mapper says whether that is bad input or an unknown event.
+        outcome = mappers.process(parsed, None, p.options)
+        if outcome.rejection is not None:
+            await reject(p, event, outcome.rejection, Stage.INGEST)
+        count(outcome)
+        return
+    await p.topics.by_wallet.send(
+        key=parsed.wallet_id.encode(), value=raw, headers=source_headers(event)
+    )
+
+
+async def wallet_one(p: Pipeline, event: EventT) -> None:
+    parsed = mappers.parse(bytes(event.value or b""))
+    if isinstance(parsed, mappers.Rejection) or parsed.wallet_id is None:
+        raise ValueError("a re-keyed notification no longer parses")  # bytes changed?
+    key = parsed.wallet_id.encode()
+    stored = p.wallet_state.get(key)
+    state = mappers.WalletState.from_dict(stored) if stored is not None else None
+    tag = source.delivery_tag(source_headers(event))
+    outcome = mappers.process(parsed, state, p.options, tag=tag)
+    count(outcome)
+    # Store what the mapper returns, as `airmp map`'s store does (a rejected event may
+    # still have changed state: it happened in AIR). Faust persists assignments only.
+    if outcome.state is None:
+        if stored is not None:
+            del p.wallet_state[key]
+    elif not outcome.duplicate:
+        p.wallet_state[key] = outcome.state.to_dict()
+    if outcome.rejection is not None:
+        await reject(p, event, outcome.rejection, Stage.WALLET)
+    elif outcome.record is not None:
+        metrics.RECORDS_OUT.labels(parsed.event_name).inc()
+        await p.topics.records.send(key=key, value=orjson.dumps(outcome.record))
+
+
+async def reject(p: Pipeline, event: EventT, rejection: mappers.Rejection, stage: Stage) -> None:
+    await p.dead_letters.send(event, kind=rejection.kind, reason=rejection.reason, stage=stage)
+
+
+def count(outcome: mappers.Outcome) -> None:
+    if outcome.duplicate:
+        metrics.DUPLICATES.inc()
+    if outcome.truncated:
+        metrics.TRUNCATED.inc(outcome.truncated)
+    for name, n in outcome.counters.items():
+        metrics.UNMAPPED.labels(name).inc(n)

@@ -1,0 +1,44 @@
+"""The pipeline object: everything an agent, a timer or a view needs, passed explicitly.
+
+`create_app` builds one per app and hands it to the module-level agents, timers and views
+(streams/agents.py, sink_agent.py, timers.py, views.py). Tests build one around in-memory
+channels instead of topics (tests/streams/test_agents.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import faust
+from faust.types import TableT, TopicT
+
+import mappers
+from config import Settings
+from streams.dead_letters import DeadLetterTopic
+
+
+@dataclass(frozen=True, slots=True)
+class Topics:
+    input: TopicT  # AIR notifications, any key
+    by_wallet: TopicT  # the same, re-keyed by walletId (internal)
+    records: TopicT  # mParticle-ready records, keyed by walletId
+    dead_letters: TopicT
+
+
+@dataclass(slots=True)
+class Health:
+    """What readiness depends on beside the app itself; agents and timers set it."""
+
+    sink_stopped: str | None = None  # why the sink stopped (401/403, a status it cannot fix)
+    broker_unreachable: str | None = None  # the last broker check's failure
+
+
+@dataclass(slots=True)
+class Pipeline:
+    app: faust.App
+    settings: Settings
+    options: mappers.MappingOptions
+    topics: Topics
+    wallet_state: TableT[bytes, dict[str, object] | None]
+    dead_letters: DeadLetterTopic
+    health: Health = field(default_factory=Health)

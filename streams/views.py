@@ -1,0 +1,46 @@
+"""Liveness, readiness and metrics on the worker's web port (Faust's own web server)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client import REGISTRY, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from sinks.metrics import REGISTRY as SINK_REGISTRY
+from streams.pipeline import Pipeline
+
+
+def readiness(p: Pipeline) -> list[str]:
+    """Why the worker is not ready; empty when it is."""
+    reasons = []
+    if p.health.sink_stopped:
+        reasons.append(f"sink stopped: {p.health.sink_stopped}")
+    if not p.app.tables.recovery.completed.is_set():  # type: ignore[attr-defined]
+        # Partitions may be assigned while the start-up seek still runs; the worker's
+        # timers (broker check, lag) start only after it. (TableManagerT lacks the
+        # attribute that faust.tables.TableManager has.)
+        reasons.append("starting")
+    if not p.app.consumer.assignment():
+        reasons.append("no partitions assigned")
+    if p.health.broker_unreachable:
+        reasons.append(f"broker unreachable: {p.health.broker_unreachable}")
+    return reasons
+
+
+def install_views(p: Pipeline) -> None:
+    @p.app.page("/healthz")
+    async def healthz(web: Any, request: Any) -> Any:
+        return web.json({"alive": True})
+
+    @p.app.page("/readyz")
+    async def readyz(web: Any, request: Any) -> Any:
+        reasons = readiness(p)
+        body = {"ready": not reasons, "reasons": reasons}
+        return web.json(body, status=200 if not reasons else 503)
+
+    @p.app.page("/metrics")
+    async def metrics(web: Any, request: Any) -> Any:
+        payload = generate_latest(REGISTRY) + generate_latest(SINK_REGISTRY)
+        # aiohttp refuses parameters (charset) in content_type=: send the full header.
+        return web.bytes(payload, headers={"Content-Type": CONTENT_TYPE_LATEST})
