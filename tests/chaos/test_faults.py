@@ -8,7 +8,6 @@ import sys
 
 import pytest
 
-from chaos import ROOT
 from chaos.faults import (
     BROKER_RESTART,
     ENDPOINT,
@@ -19,6 +18,7 @@ from chaos.faults import (
     schedule,
 )
 from chaos.run import DEFAULT, QUICK, Profile
+from testkit.processes import ROOT
 
 _SNIPPET = (
     "import chaos.faults as f; from chaos.run import QUICK; "
