@@ -2,7 +2,7 @@
 
 Records (mapped offline from a realistic mix, keyed by walletId like the worker's) are
 pre-produced to the records topic; a worker with the sink enabled and an empty AIR topic
-delivers them to the project's local endpoint (`sinks.local_endpoint.LocalEndpoint`,
+delivers them to the project's local endpoint (`testkit.local_mparticle.LocalEndpoint`,
 served in this process), which logs every request's arrival time, batches and bytes.
 """
 
@@ -29,7 +29,7 @@ from bench.common import (
     worker_env,
 )
 from sinks.limits import API_MAX_REQUEST_BYTES, MAX_BATCHES_PER_REQUEST, MAX_REQUEST_BYTES
-from sinks.local_endpoint import LocalEndpoint, RequestLog
+from testkit.local_mparticle import LocalEndpoint, RequestLog
 
 KEY, SECRET = "bench-key", "bench-secret"
 FULL_BYTES = int(MAX_REQUEST_BYTES * 0.95)  # "near 256 KB": within 5% of the packer's target

@@ -6,9 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from config.currencies import exponent
-from config.settings import normalise_identity_key
-
-ENVIRONMENTS = ("production", "development")
+from mappers.vocabulary import ENVIRONMENTS, normalise_identity_key
 
 
 @dataclass(frozen=True, slots=True)

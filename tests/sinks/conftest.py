@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from sinks.client import MParticleSink
-from sinks.local_endpoint import LocalEndpoint
+from testkit.local_mparticle import LocalEndpoint
 
 KEY, SECRET = "test-key", "test-secret-value"
 

@@ -10,8 +10,8 @@ from prometheus_client import CollectorRegistry
 
 from config.settings import load_settings
 from sinks.client import AuthenticationFailed, DeliveryError, MParticleSink
-from sinks.local_endpoint import LocalEndpoint, RequestLog
 from sinks.metrics import sink_metrics
+from testkit.local_mparticle import LocalEndpoint, RequestLog
 from tests.sinks.conftest import KEY, SECRET, MakeSink
 from tests.sinks.records import record, records, srid
 
