@@ -28,11 +28,13 @@ from bench.common import (
     wait_drained,
     worker_env,
 )
-from sinks.limits import API_MAX_REQUEST_BYTES, MAX_BATCHES_PER_REQUEST, MAX_REQUEST_BYTES
+from mappers.vocabulary import API_MAX_REQUEST_BYTES
+from sinks import RequestLimits
 from testkit.local_mparticle import LocalEndpoint, RequestLog
 
 KEY, SECRET = "bench-key", "bench-secret"
-FULL_BYTES = int(MAX_REQUEST_BYTES * 0.95)  # "near 256 KB": within 5% of the packer's target
+LIMITS = RequestLimits()  # what the worker's sink packs to
+FULL_BYTES = int(LIMITS.max_request_bytes * 0.95)  # "near 256 KB": within 5% of the target
 
 
 @dataclass
@@ -104,7 +106,7 @@ def summarise(merge: bool, records: int, rate: float, log: list[RequestLog]) -> 
         full=sum(
             1
             for r in accepted
-            if r.batches >= MAX_BATCHES_PER_REQUEST or r.body_bytes >= FULL_BYTES
+            if r.batches >= LIMITS.max_batches_per_request or r.body_bytes >= FULL_BYTES
         ),
         max_window_batches=most,
         window=window,

@@ -50,7 +50,7 @@ def install_sink(app: faust.App, settings: Settings, **sink_overrides: Any) -> A
 
     async def _deliver(sink: MParticleSink, events: list[EventT]) -> None:
         records: list[Any] = []
-        sources: dict[int, EventT] = {}
+        events_by_index: list[EventT] = []  # records[i] came from events_by_index[i]
         for event in events:
             try:
                 record = orjson.loads(event.value)
@@ -60,12 +60,12 @@ def install_sink(app: faust.App, settings: Settings, **sink_overrides: Any) -> A
                 reason = f"not_a_record: {exc}"
                 await dead_letters.send(event, "not_a_record", reason, "sink")
                 continue
-            sources[id(record)] = event
+            events_by_index.append(event)
             records.append(record)
         report = await _deliver_until_accepted(sink, records)
-        for dead in report.dead_letters:
-            event = sources[id(dead.record)]
-            await dead_letters.send(event, dead.reason, dead.reason, "sink", dead.detail)
+        for refused in report.refused:
+            event = events_by_index[refused.index]
+            await dead_letters.send(event, refused.reason, refused.reason, "sink", refused.detail)
         for event in events:
             complete(event)
 
