@@ -2,7 +2,7 @@
 
 Records (mapped offline from a realistic mix, keyed by walletId like the worker's) are
 pre-produced to the records topic; a worker with the sink enabled and an empty AIR topic
-delivers them to the project's local endpoint (`sinks.local_endpoint.LocalEndpoint`,
+delivers them to the project's local endpoint (`testkit.local_mparticle.LocalEndpoint`,
 served in this process), which logs every request's arrival time, batches and bytes.
 """
 
@@ -27,12 +27,14 @@ from bench.common import (
     wait_drained,
     worker_env,
 )
-from sinks.limits import API_MAX_REQUEST_BYTES, MAX_BATCHES_PER_REQUEST, MAX_REQUEST_BYTES
-from sinks.local_endpoint import LocalEndpoint, RequestLog
+from mappers.vocabulary import API_MAX_REQUEST_BYTES
+from sinks import RequestLimits
+from testkit.local_mparticle import LocalEndpoint, RequestLog
 from testkit.processes import Worker
 
 KEY, SECRET = "bench-key", "bench-secret"
-FULL_BYTES = int(MAX_REQUEST_BYTES * 0.95)  # "near 256 KB": within 5% of the packer's target
+LIMITS = RequestLimits()  # what the worker's sink packs to
+FULL_BYTES = int(LIMITS.max_request_bytes * 0.95)  # "near 256 KB": within 5% of the target
 
 
 @dataclass
@@ -104,7 +106,7 @@ def summarise(merge: bool, records: int, rate: float, log: list[RequestLog]) -> 
         full=sum(
             1
             for r in accepted
-            if r.batches >= MAX_BATCHES_PER_REQUEST or r.body_bytes >= FULL_BYTES
+            if r.batches >= LIMITS.max_batches_per_request or r.body_bytes >= FULL_BYTES
         ),
         max_window_batches=most,
         window=window,

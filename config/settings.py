@@ -15,29 +15,11 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mappers.currencies import is_currency
+from mappers.vocabulary import API_DEFAULT_RATE_LIMIT, normalise_identity_key
 
 ENV_PREFIX = "AIRMP_"
 DEFAULT_MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 KAFKA_HEADROOM_BYTES = 64 * 1024  # keys, headers and record overhead beyond a notification
-
-# mParticle's S2S `user_identities` keys, as the Events API spells them.
-MPARTICLE_IDENTITY_KEYS: tuple[str, ...] = (
-    "customer_id",
-    "email",
-    "other",
-    *(f"other_id_{n}" for n in range(2, 11)),
-    "mobile_number",
-    "phone_number_2",
-    "phone_number_3",
-    "facebook",
-    "facebook_custom_audience_id",
-    "google",
-    "twitter",
-    "microsoft",
-    "yahoo",
-    "alias",
-)
-_COMPACT_IDENTITY_KEYS = {key.replace("_", ""): key for key in MPARTICLE_IDENTITY_KEYS}
 
 MPARTICLE_PODS = {
     "us1": "https://s2s.us1.mparticle.com",
@@ -68,17 +50,6 @@ class SaslMechanism(StrEnum):
 class LogFormat(StrEnum):
     text = "text"
     json = "json"
-
-
-def normalise_identity_key(value: str) -> str:
-    """`customerid`, `Customer_ID`, `otherid2` -> mParticle's underscored key."""
-    compact = value.strip().lower().replace("_", "").replace("-", "")
-    try:
-        return _COMPACT_IDENTITY_KEYS[compact]
-    except KeyError:
-        raise ValueError(
-            "must be an mParticle identity type: " + ", ".join(MPARTICLE_IDENTITY_KEYS)
-        ) from None
 
 
 class Settings(BaseSettings):
@@ -139,7 +110,7 @@ class Settings(BaseSettings):
     mparticle_api_secret: SecretStr = SecretStr("")
     sink_enabled: bool = Field(True, description="run the sink agent in this worker")
     sink_linger_seconds: float = Field(1.0, gt=0, le=60)
-    sink_rate_limit: float = Field(270.0, gt=0, description="batches per second")
+    sink_rate_limit: float = Field(API_DEFAULT_RATE_LIMIT, gt=0, description="batches per second")
     sink_max_in_flight: int = Field(4, ge=1, le=64)
     sink_timeout_seconds: float = Field(30.0, gt=0)
     # Off by default: a merged batch's id depends on how records were grouped, so after a crash

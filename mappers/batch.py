@@ -10,13 +10,11 @@ import hashlib
 import uuid
 from typing import Any
 
+from mappers.vocabulary import MAX_NAME, MAX_VALUE
+
 # Fixed forever: source_request_id/source_message_id derive from it, and mParticle
 # de-duplicates on them, so changing it would resend every replayed event as new.
 NAMESPACE = uuid.UUID("5b0e3c1a-7f24-5d6e-9a8b-2c4d6e8f0a1b")
-
-MAX_NAME = 256
-MAX_VALUE = 4096
-MAX_USER_ATTRIBUTES = 100
 
 # custom_event_type: `transaction` for purchase, refund, spend and coupon events (§2).
 TRANSACTION = "transaction"

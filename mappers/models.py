@@ -1,7 +1,8 @@
-"""pydantic models of what mParticle's Events API enforces, to validate produced batches.
+"""pydantic models of what this connector emits, to validate produced batches (strict).
 
 The hot path builds plain dicts (batch.py) for speed; tests validate every batch with
 `Batch.model_validate`. Limits are checked here and enforced (truncate + count) in batch.py.
+What mParticle itself accepts, a wider set, is testkit/mparticle_rules.py (why two: there).
 """
 
 from __future__ import annotations
@@ -18,22 +19,21 @@ from pydantic import (
     field_validator,
 )
 
-from config.settings import MPARTICLE_IDENTITY_KEYS
-from mappers.batch import MAX_NAME, MAX_USER_ATTRIBUTES, MAX_VALUE
+from mappers.vocabulary import (
+    IDENTITY_KEYS,
+    MAX_NAME,
+    MAX_USER_ATTRIBUTES,
+    MAX_VALUE,
+    CustomEventType,
+    EnvironmentName,
+    ProductActionType,
+)
 
 Amount = StrictInt | StrictFloat
 Uuid = Annotated[
     str,
     Field(pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"),
 ]
-CustomEventType = Literal[
-    "navigation", "location", "search", "transaction", "user_content",
-    "user_preference", "social", "other", "media", "attribution",
-]  # fmt: skip
-ProductActionType = Literal[
-    "add_to_cart", "remove_from_cart", "checkout", "checkout_option", "click",
-    "view_detail", "purchase", "refund", "add_to_wishlist", "remove_from_wish_list",
-]  # fmt: skip
 
 
 def _check_attributes(value: dict[str, str], max_count: int | None = None) -> dict[str, str]:
@@ -98,7 +98,7 @@ class CommerceEvent(_Model):
 
 
 class Batch(_Model):
-    environment: Literal["production", "development"]
+    environment: EnvironmentName
     user_identities: dict[StrictStr, StrictStr]
     user_attributes: dict[StrictStr, StrictStr] | None = None
     deleted_user_attributes: list[StrictStr] | None = None
@@ -108,7 +108,7 @@ class Batch(_Model):
     @field_validator("user_identities")
     @classmethod
     def _identities(cls, value: dict[str, str]) -> dict[str, str]:
-        unknown = set(value) - set(MPARTICLE_IDENTITY_KEYS)
+        unknown = set(value) - set(IDENTITY_KEYS)
         if unknown:
             raise ValueError(f"not mParticle identity keys: {sorted(unknown)}")
         if not any(value.values()):

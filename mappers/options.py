@@ -5,10 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from config.settings import normalise_identity_key
 from mappers.currencies import exponent
-
-ENVIRONMENTS = ("production", "development")
+from mappers.vocabulary import ENVIRONMENTS, normalise_identity_key
 
 
 @dataclass(frozen=True, slots=True)

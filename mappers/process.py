@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from mappers.batch import MAX_USER_ATTRIBUTES, TRANSACTION, Events, Limits, request_id
+from mappers.batch import TRANSACTION, Events, Limits, request_id
 from mappers.context import Context
 from mappers.extract import ECOUPON, MissingOperation, account_id, account_of, account_transactions
 from mappers.options import MappingOptions
@@ -13,6 +13,7 @@ from mappers.reading import Notification, Rejection, RejectReason
 from mappers.registry import REGISTRY
 from mappers.state import PROFILE_ATTRIBUTES, WalletState
 from mappers.values import event_micros, put
+from mappers.vocabulary import MAX_USER_ATTRIBUTES
 
 
 @dataclass(slots=True)

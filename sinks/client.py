@@ -1,10 +1,10 @@
 """Deliver mParticle-ready records to the S2S Events API, at least once.
 
-`deliver()` returns only when mParticle accepted every record or it is a dead letter (a
-batch mParticle refuses, or one that can never fit), so a caller that commits offsets
-after it returns never loses a record. Transient failures (429, 5xx, timeouts, dropped
-connections) are retried without a time limit; a re-sent batch is byte-for-byte the same,
-so its source_request_id lets mParticle drop the duplicate when the first send had
+`deliver()` returns only when mParticle accepted every record or refused it (`Refused`: a
+batch mParticle answers 400 for, or one that can never fit), so a caller that commits
+offsets after it returns never loses a record. Transient failures (429, 5xx, timeouts,
+dropped connections) are retried without a time limit; a re-sent batch is byte-for-byte the
+same, so its source_request_id lets mParticle drop the duplicate when the first send had
 actually landed.
 """
 
@@ -14,27 +14,21 @@ import asyncio
 import logging
 import random
 from collections.abc import Coroutine, Iterable, Sequence
+from dataclasses import replace
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 from pydantic import SecretStr
 
-from sinks.limits import (
-    BULK_PATH,
-    DEFAULT_RATE_LIMIT,
-    MAX_BATCH_BYTES,
-    MAX_BATCHES_PER_REQUEST,
-    MAX_REQUEST_BYTES,
-)
+from mappers.vocabulary import BULK_PATH
+from sinks.options import Pacing, RequestLimits, Retries
 from sinks.packer import Request, halves, pack
-from sinks.report import DeadLetter, DeliveryReport, NullObserver, SinkObserver
+from sinks.report import DeliveryReport, NullObserver, RefusalReason, Refused, SinkObserver
 from sinks.throttle import PauseGate, RateLimiter
 
 log = logging.getLogger(__name__)
 
-REASON_INVALID_BATCH = "invalid_batch"  # 400 for the batch alone; detail is mParticle's body
-REASON_REQUEST_TOO_LARGE = "request_too_large"  # 413 for a single unmergeable batch
 _DETAIL_CHARS = 4096
 
 
@@ -52,7 +46,12 @@ class AuthenticationFailed(DeliveryError):
 
 
 class MParticleSink:
-    """POST batches to {base_url}/v2/bulkevents with pacing, retries and bisection."""
+    """POST batches to {base_url}/v2/bulkevents with pacing, retries and bisection.
+
+    `timeout`: seconds for one attempt (a timed-out send is retried). `merge_user_batches`:
+    see sinks.packer; off by default, as `AIRMP_SINK_MERGE_USER_BATCHES` is. `observer`:
+    metrics hooks (sinks.metrics). `transport`: httpx's, for tests.
+    """
 
     def __init__(
         self,
@@ -60,55 +59,51 @@ class MParticleSink:
         api_key: str | SecretStr,
         api_secret: str | SecretStr,
         *,
-        rate_limit: float = DEFAULT_RATE_LIMIT,
-        max_in_flight: int = 4,
         timeout: float = 30.0,
-        merge_user_batches: bool = True,
-        backoff_base: float = 0.5,
-        max_backoff: float = 60.0,
-        max_batches_per_request: int = MAX_BATCHES_PER_REQUEST,
-        max_request_bytes: int = MAX_REQUEST_BYTES,
-        max_batch_bytes: int = MAX_BATCH_BYTES,
+        pacing: Pacing = Pacing(),
+        retries: Retries = Retries(),
+        limits: RequestLimits = RequestLimits(),
+        merge_user_batches: bool = False,
         observer: SinkObserver | None = None,
-        rng: random.Random | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         key = api_key.get_secret_value() if isinstance(api_key, SecretStr) else api_key
         secret = api_secret.get_secret_value() if isinstance(api_secret, SecretStr) else api_secret
         self.base_url = base_url.rstrip("/")
         self._url = self.base_url + BULK_PATH
+        in_flight = pacing.max_in_flight
         self._client = httpx.AsyncClient(
             auth=httpx.BasicAuth(key, secret),  # the only place the secrets live
             timeout=httpx.Timeout(timeout),
-            limits=httpx.Limits(
-                max_connections=max_in_flight, max_keepalive_connections=max_in_flight
-            ),
+            limits=httpx.Limits(max_connections=in_flight, max_keepalive_connections=in_flight),
             headers={"Content-Type": "application/json", "User-Agent": "airmp-sink"},
             transport=transport,
         )
-        self._limiter = RateLimiter(rate_limit)
+        self._limiter = RateLimiter(pacing.rate_limit)
         self._gate = PauseGate()
-        self._in_flight = asyncio.Semaphore(max_in_flight)
+        self._in_flight = asyncio.Semaphore(in_flight)
         self._merge = merge_user_batches
-        self._backoff_base = backoff_base
-        self._max_backoff = max_backoff
+        self._retries = retries
         # A request can never need more tokens than the limiter holds.
-        self._max_batches = min(max_batches_per_request, self._limiter.capacity)
-        self._max_request_bytes = max_request_bytes
-        self._max_batch_bytes = max_batch_bytes
+        self._limits = replace(
+            limits,
+            max_batches_per_request=min(limits.max_batches_per_request, self._limiter.capacity),
+        )
         self._observer: SinkObserver = observer or NullObserver()
-        self._rng = rng or random.Random()
+        self._rng = retries.rng or random.Random()
         self._throttled = 0  # consecutive 429s without Retry-After, for their backoff
 
     @classmethod
     def from_settings(cls, settings: Any, **overrides: Any) -> MParticleSink:
-        """Build from `config.settings.Settings`; keyword overrides win."""
+        """Build from `config.settings.Settings` (read by attribute: sinks do not import
+        config); keyword overrides, the constructor's, win."""
         kwargs: dict[str, Any] = {
-            "rate_limit": settings.sink_rate_limit,
-            "max_in_flight": settings.sink_max_in_flight,
             "timeout": settings.sink_timeout_seconds,
+            "pacing": Pacing(
+                rate_limit=settings.sink_rate_limit, max_in_flight=settings.sink_max_in_flight
+            ),
+            "retries": Retries(max_backoff=settings.sink_max_backoff_seconds),
             "merge_user_batches": settings.sink_merge_user_batches,
-            "max_backoff": settings.sink_max_backoff_seconds,
         }
         kwargs.update(overrides)
         return cls(
@@ -131,21 +126,16 @@ class MParticleSink:
         await self._client.aclose()
 
     async def deliver(self, records: Sequence[Any]) -> DeliveryReport:
-        """Send records; return when each is accepted or a dead letter.
+        """Send records; return when each is accepted or refused.
 
         Raises `AuthenticationFailed` (401/403) or `DeliveryError` (another status no
         retry can fix); then nothing is known about any record, so acknowledge none.
         """
         report = DeliveryReport(records=len(records))
-        packing = pack(
-            records,
-            merge=self._merge,
-            max_batches=self._max_batches,
-            max_request_bytes=self._max_request_bytes,
-            max_batch_bytes=self._max_batch_bytes,
-        )
-        for rejected in packing.rejected:
-            self._dead(report, records, [rejected.index], rejected.reason, rejected.detail)
+        packing = pack(records, merge=self._merge, limits=self._limits)
+        for refused in packing.refused:
+            report.refused.append(refused)
+            self._observer.refused(refused.reason, 1)
         delivery = _Delivery(records, report)
         await _run_all(self._send(request, delivery) for request in packing.requests)
         return report
@@ -200,9 +190,9 @@ class MParticleSink:
             delivery.report.splits += 1
             await _run_all(self._send(part, delivery) for part in parts)
             return
-        reason = REASON_INVALID_BATCH if status == 400 else REASON_REQUEST_TOO_LARGE
+        reason = RefusalReason.invalid_batch if status == 400 else RefusalReason.request_too_large
         log.warning("mParticle refused a batch (%d): %s", status, body[:500])
-        self._dead(delivery.report, delivery.records, request.records, reason, body)
+        self._refuse(delivery, request.records, reason, body)
 
     async def _post(self, request: Request, report: DeliveryReport) -> httpx.Response | str:
         """One attempt, once the 429 pause, the rate limit and the in-flight cap allow it."""
@@ -232,21 +222,20 @@ class MParticleSink:
 
     def _backoff(self, attempt: int) -> float:
         """Exponential backoff with full jitter, capped."""
-        ceiling = min(self._max_backoff, self._backoff_base * 2 ** min(attempt - 1, 32))
+        retries = self._retries
+        ceiling = min(retries.max_backoff, retries.backoff_base * 2 ** min(attempt - 1, 32))
         return self._rng.uniform(0, ceiling)
 
-    def _dead(
-        self,
-        report: DeliveryReport,
-        records: Sequence[Any],
-        indexes: Iterable[int],
-        reason: str,
-        detail: str,
+    def _refuse(
+        self, delivery: _Delivery, indexes: Iterable[int], reason: RefusalReason, detail: str
     ) -> None:
-        indexes = list(indexes)
         detail = detail[:_DETAIL_CHARS]
-        report.dead_letters.extend(DeadLetter(records[i], reason, detail) for i in indexes)
-        self._observer.dead_letter(reason, len(indexes))
+        refused = [
+            Refused(index=i, record=delivery.records[i], reason=reason, detail=detail)
+            for i in indexes
+        ]
+        delivery.report.refused.extend(refused)
+        self._observer.refused(reason, len(refused))
 
 
 class _Delivery:

@@ -55,7 +55,8 @@ class SinkMetrics:
         self.records_accepted = Counter(
             "airmp_sink_records_accepted_total", "Records mParticle accepted", registry=registry
         )
-        self.dead_letters = Counter(
+        # The metric keeps its published name; the sink calls these records "refused".
+        self.refused_records = Counter(
             "airmp_sink_dead_letters_total",
             "Records mParticle will never accept, by reason",
             ["reason"],
@@ -78,8 +79,8 @@ class SinkMetrics:
         self.batches_accepted.inc(batches)
         self.records_accepted.inc(records)
 
-    def dead_letter(self, reason: str, records: int) -> None:
-        self.dead_letters.labels(reason).inc(records)
+    def refused(self, reason: str, records: int) -> None:
+        self.refused_records.labels(reason).inc(records)
 
 
 def sink_metrics(registry: CollectorRegistry = REGISTRY) -> SinkMetrics:

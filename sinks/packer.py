@@ -1,7 +1,7 @@
 """Pack mParticle-ready records into S2S requests: pure, no I/O.
 
 Every batch is serialised once (orjson) and requests are built by joining those bytes, so
-the limits in `sinks.limits` are checked on exactly what goes on the wire.
+the limits (`sinks.options.RequestLimits`) are checked on exactly what goes on the wire.
 
 Merging (optional): consecutive records of the same user become one batch. mParticle's
 rate limit counts batches, not events, and a loyalty burst (a purchase earns points,
@@ -10,21 +10,22 @@ batch per burst sends the same events in the same order at a fraction of the rat
 A merged batch gets a source_request_id derived (uuid5) from its members' ids, so
 re-sending the same flush is still de-duplicated by mParticle. The price: a replay that
 groups records differently produces a different id, and mParticle cannot de-duplicate
-across the two; set `sink_merge_user_batches=false` where exact replay de-duplication
-matters more than throughput.
+across the two. So merging is off by default (`AIRMP_SINK_MERGE_USER_BATCHES=false`); turn
+it on where throughput matters more than exact replay de-duplication.
 """
 
 from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
-from sinks.limits import MAX_BATCH_BYTES, MAX_BATCHES_PER_REQUEST, MAX_REQUEST_BYTES
+from sinks.options import RequestLimits
+from sinks.report import RefusalReason, Refused
 
 # Fixed namespace for merged batches' source_request_id: changing it breaks de-duplication.
 MERGED_ID_NAMESPACE = uuid.UUID("8f0e6a52-7c1d-5b8e-9a57-4d2f0c3b6e11")
@@ -33,9 +34,6 @@ MERGED_ID_NAMESPACE = uuid.UUID("8f0e6a52-7c1d-5b8e-9a57-4d2f0c3b6e11")
 _MERGED_FIELDS = frozenset({"events", "user_attributes", "source_request_id"})
 # Room for a merged batch's own source_request_id, when members had none.
 _ID_OVERHEAD = 64
-
-REASON_INVALID_RECORD = "invalid_record"
-REASON_BATCH_TOO_LARGE = "batch_too_large"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,19 +59,10 @@ class Request:
         return tuple(i for b in self.batches for i in b.records)
 
 
-@dataclass(frozen=True, slots=True)
-class Rejected:
-    """An input record that cannot be sent at all."""
-
-    index: int
-    reason: str
-    detail: str
-
-
 @dataclass(slots=True)
 class Packing:
     requests: list[Request] = field(default_factory=list)
-    rejected: list[Rejected] = field(default_factory=list)
+    refused: list[Refused] = field(default_factory=list)  # records that cannot be sent at all
 
 
 def encode(batch: Mapping[str, Any]) -> bytes:
@@ -82,12 +71,6 @@ def encode(batch: Mapping[str, Any]) -> bytes:
 
 def make_request(batches: Sequence[Batch]) -> Request:
     return Request(tuple(batches), b"[" + b",".join(b.data for b in batches) + b"]")
-
-
-def request_size(batch_sizes: Iterable[int]) -> int:
-    """Bytes of the JSON array of batches of these sizes: brackets and commas included."""
-    sizes = list(batch_sizes)
-    return 2 + sum(sizes) + max(len(sizes) - 1, 0)
 
 
 def halves(request: Request) -> list[Request]:
@@ -103,43 +86,36 @@ def halves(request: Request) -> list[Request]:
 
 
 def pack(
-    records: Sequence[Any],
-    *,
-    merge: bool = False,
-    max_batches: int = MAX_BATCHES_PER_REQUEST,
-    max_request_bytes: int = MAX_REQUEST_BYTES,
-    max_batch_bytes: int = MAX_BATCH_BYTES,
+    records: Sequence[Any], *, merge: bool = False, limits: RequestLimits = RequestLimits()
 ) -> Packing:
-    """Records -> requests within the limits, in input order; unsendable records rejected."""
-    if max_batches < 1 or request_size([max_batch_bytes]) > max_request_bytes:
-        raise ValueError("limits leave no room for a single batch")
+    """Records -> requests within the limits, in input order; unsendable records refused."""
     packing = Packing()
+    max_batch_bytes = limits.max_batch_bytes
+
+    def refuse(index: int, reason: RefusalReason, detail: str) -> None:
+        packing.refused.append(
+            Refused(index=index, record=records[index], reason=reason, detail=detail)
+        )
+
     singles: list[tuple[Batch, Mapping[str, Any]]] = []
     for index, record in enumerate(records):
         batch = record.get("batch") if isinstance(record, Mapping) else None
         if not isinstance(batch, Mapping):
-            packing.rejected.append(
-                Rejected(index, REASON_INVALID_RECORD, "record has no 'batch' object")
-            )
+            refuse(index, RefusalReason.invalid_record, "record has no 'batch' object")
             continue
         try:
             data = encode(batch)
         except orjson.JSONEncodeError as exc:
-            packing.rejected.append(Rejected(index, REASON_INVALID_RECORD, str(exc)))
+            refuse(index, RefusalReason.invalid_record, str(exc))
             continue
         if len(data) > max_batch_bytes:
-            packing.rejected.append(
-                Rejected(
-                    index,
-                    REASON_BATCH_TOO_LARGE,
-                    f"batch is {len(data)} bytes; the limit is {max_batch_bytes}",
-                )
-            )
+            detail = f"batch is {len(data)} bytes; the limit is {max_batch_bytes}"
+            refuse(index, RefusalReason.batch_too_large, detail)
             continue
         srid = batch.get("source_request_id")
         singles.append((Batch(data, (index,), srid if isinstance(srid, str) else None), batch))
     batches = _merge_runs(singles, max_batch_bytes) if merge else [b for b, _ in singles]
-    packing.requests = _group(batches, max_batches, max_request_bytes)
+    packing.requests = _group(batches, limits.max_batches_per_request, limits.max_request_bytes)
     return packing
 
 

@@ -4,25 +4,37 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Protocol
 
 
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    """An input record mParticle will never accept, and why (`detail`: e.g. its 400 body)."""
+class RefusalReason(StrEnum):
+    """Why a record will never be accepted; every value is also a metric label."""
 
+    invalid_batch = "invalid_batch"  # mParticle answered 400 for its batch alone
+    request_too_large = "request_too_large"  # 413 for its batch alone (nothing left to split)
+    invalid_record = "invalid_record"  # fails our pre-send check: no 'batch' object, not JSON
+    batch_too_large = "batch_too_large"  # its batch alone is over the batch size limit
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """A record mParticle will never accept: `index` is its position in the list given to
+    `deliver()`; `detail` says why (e.g. mParticle's 400 body)."""
+
+    index: int
     record: Any
-    reason: str
+    reason: RefusalReason
     detail: str = ""
 
 
 @dataclass(slots=True)
 class DeliveryReport:
-    """One `deliver()` call: every record is in `accepted` or in `dead_letters`."""
+    """One `deliver()` call: every record is counted in `accepted` or is in `refused`."""
 
     records: int = 0
     accepted: int = 0  # records mParticle accepted (a merged batch counts all its records)
-    dead_letters: list[DeadLetter] = field(default_factory=list)
+    refused: list[Refused] = field(default_factory=list)
     requests: int = 0  # HTTP requests sent, re-sends included
     batches: int = 0  # batches sent, re-sends included
     batches_accepted: int = 0
@@ -45,7 +57,7 @@ class SinkObserver(Protocol):
 
     def accepted(self, batches: int, records: int) -> None: ...
 
-    def dead_letter(self, reason: str, records: int) -> None: ...
+    def refused(self, reason: str, records: int) -> None: ...
 
 
 class NullObserver:
@@ -61,5 +73,5 @@ class NullObserver:
     def accepted(self, batches: int, records: int) -> None:
         pass
 
-    def dead_letter(self, reason: str, records: int) -> None:
+    def refused(self, reason: str, records: int) -> None:
         pass

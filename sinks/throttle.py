@@ -1,15 +1,36 @@
-"""Client-side pacing: a rate limit in batches per second, and the shared 429 pause."""
+"""Client-side pacing: a rate limit in batches per second, and the shared 429 pause.
+
+Both read the time and wait through a `Clock`: the running loop's in production
+(`LOOP_CLOCK`), a fake one in tests, so a test of a 2 s pause does not sleep for 2 s.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 from collections import deque
+from typing import Protocol
 
 
-def _now() -> float:
-    return asyncio.get_running_loop().time()
+class Clock(Protocol):
+    """Monotonic seconds, and a sleep measured in them."""
+
+    def time(self) -> float: ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class LoopClock:
+    """The running event loop's clock and `asyncio.sleep`."""
+
+    def time(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+LOOP_CLOCK = LoopClock()
 
 
 class RateLimiter:
@@ -23,11 +44,12 @@ class RateLimiter:
     concurrent requests could then exceed the rate.)
     """
 
-    def __init__(self, rate: float) -> None:
+    def __init__(self, rate: float, clock: Clock = LOOP_CLOCK) -> None:
         if rate <= 0:
             raise ValueError("rate must be positive")
         self.capacity = max(1, math.floor(rate))
         self.window = self.capacity / rate
+        self._clock = clock
         self._held = 0  # tokens of requests still in flight
         self._cooling: deque[tuple[float, int]] = deque()  # (free at, tokens), oldest first
         self._cooling_total = 0
@@ -43,7 +65,7 @@ class RateLimiter:
         waited = 0.0
         async with self._lock:
             while True:
-                now = _now()
+                now = self._clock.time()
                 while self._cooling and self._cooling[0][0] <= now:
                     self._cooling_total -= self._cooling.popleft()[1]
                 if self._held + self._cooling_total + n <= self.capacity:
@@ -52,15 +74,27 @@ class RateLimiter:
                 # Wait for the oldest cooling tokens, or for a request in flight to end.
                 delay = self._cooling[0][0] - now if self._cooling else None
                 self._returned.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._returned.wait(), delay)
-                waited += _now() - now
+                await self._returned_or_slept(delay)
+                waited += self._clock.time() - now
+
+    async def _returned_or_slept(self, delay: float | None) -> None:
+        """Until `release()` or `delay` seconds on the clock, whichever comes first."""
+        if delay is None:
+            await self._returned.wait()
+            return
+        returned = asyncio.ensure_future(self._returned.wait())
+        slept = asyncio.ensure_future(self._clock.sleep(delay))
+        try:
+            await asyncio.wait((returned, slept), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            returned.cancel()
+            slept.cancel()
 
     def release(self, n: int) -> None:
         """The request that took n tokens got its answer: they cool for one window."""
         n = self._n(n)
         self._held -= n
-        self._cooling.append((_now() + self.window, n))
+        self._cooling.append((self._clock.time() + self.window, n))
         self._cooling_total += n
         self._returned.set()
 
@@ -68,19 +102,20 @@ class RateLimiter:
 class PauseGate:
     """After a 429 nothing new is sent until the pause ends; the longest pause wins."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock = LOOP_CLOCK) -> None:
+        self._clock = clock
         self._until = 0.0
 
     def pause(self, seconds: float) -> None:
-        self._until = max(self._until, _now() + seconds)
+        self._until = max(self._until, self._clock.time() + seconds)
 
     @property
     def paused(self) -> bool:
-        return self._until > _now()
+        return self._until > self._clock.time()
 
     async def wait(self) -> float:
         waited = 0.0
-        while (delay := self._until - _now()) > 0:
-            await asyncio.sleep(delay)
+        while (delay := self._until - self._clock.time()) > 0:
+            await self._clock.sleep(delay)
             waited += delay
         return waited

@@ -47,7 +47,7 @@ def mock_mparticle_command(
     """Run the local mParticle S2S-compatible endpoint (for tests and the demo)."""
     import asyncio
 
-    from sinks.local_endpoint import run_endpoint
+    from testkit.local_mparticle import run_endpoint
 
     asyncio.run(
         run_endpoint(host, port, api_key=api_key, api_secret=api_secret, record=record_path)

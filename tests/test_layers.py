@@ -51,9 +51,7 @@ def imports_of(path: Path) -> Iterator[str]:
 
 def project_graph() -> Graph:
     modules = {
-        module_name(path): path
-        for package in LAYERS
-        for path in (ROOT / package).rglob("*.py")
+        module_name(path): path for package in LAYERS for path in (ROOT / package).rglob("*.py")
     }
     graph: Graph = {}
     for name, path in modules.items():

@@ -14,10 +14,12 @@ import orjson
 import pytest
 from test_pipeline import expected_records
 
-from sinks.limits import MAX_BATCH_BYTES, MAX_BATCHES_PER_REQUEST, MAX_REQUEST_BYTES
+from sinks import RequestLimits
 from testkit import journeys
 from testkit.kafka import consume, create_topics, produce
 from testkit.processes import Endpoint, Worker, worker_env
+
+LIMITS = RequestLimits()  # what the worker's sink packs to
 
 pytestmark = pytest.mark.integration
 
@@ -69,10 +71,10 @@ def test_everything_arrives_within_mparticle_limits(
         assert worker.stop() == 0, worker.log()[-3000:]
     assert accepted_ids(view) == message_ids(expected), worker.log()[-3000:]
     for request in view["requests"]:
-        assert request["batches"] <= MAX_BATCHES_PER_REQUEST
-        assert request["body_bytes"] <= MAX_REQUEST_BYTES
+        assert request["batches"] <= LIMITS.max_batches_per_request
+        assert request["body_bytes"] <= LIMITS.max_request_bytes
     for batch in view["batches"]:
-        assert len(orjson.dumps(batch)) <= MAX_BATCH_BYTES
+        assert len(orjson.dumps(batch)) <= LIMITS.max_batch_bytes
     # Merging one user's records of a flush saves batches against the rate limit.
     assert len(view["batches"]) <= len(expected)
 

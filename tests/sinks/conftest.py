@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from sinks.client import MParticleSink
-from sinks.local_endpoint import LocalEndpoint
+from sinks import MParticleSink, Retries
+from testkit.local_mparticle import LocalEndpoint
 
 KEY, SECRET = "test-key", "test-secret-value"
 
@@ -29,10 +29,7 @@ async def make_sink(endpoint: LocalEndpoint) -> AsyncIterator[MakeSink]:
 
     async def make(**kwargs: Any) -> MParticleSink:
         options: dict[str, Any] = {
-            "backoff_base": 0.01,
-            "max_backoff": 0.05,
-            "merge_user_batches": False,
-            "rng": random.Random(7),
+            "retries": Retries(backoff_base=0.01, max_backoff=0.05, rng=random.Random(7))
         }
         options.update(kwargs)
         base = options.pop("base_url", endpoint.base_url)

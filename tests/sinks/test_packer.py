@@ -6,28 +6,31 @@ import uuid
 from typing import Any
 
 import orjson
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sinks import limits
+from sinks import RefusalReason, RequestLimits
 from sinks.packer import MERGED_ID_NAMESPACE, Packing, halves, pack
 from tests.sinks.records import record, records, srid
+
+LIMITS = RequestLimits()
 
 
 def _check_limits(packing: Packing, count: int) -> None:
     seen: list[int] = []
     for request in packing.requests:
-        assert 1 <= len(request.batches) <= limits.MAX_BATCHES_PER_REQUEST
-        assert len(request.body) <= limits.MAX_REQUEST_BYTES
+        assert 1 <= len(request.batches) <= LIMITS.max_batches_per_request
+        assert len(request.body) <= LIMITS.max_request_bytes
         decoded = orjson.loads(request.body)
         assert len(decoded) == len(request.batches)
         for batch, data in zip(request.batches, decoded, strict=True):
-            assert len(batch.data) <= limits.MAX_BATCH_BYTES
+            assert len(batch.data) <= LIMITS.max_batch_bytes
             assert orjson.loads(batch.data) == data
         seen.extend(request.records)
     # Every record exactly once, sent in input order or rejected.
     assert seen == sorted(seen)
-    assert sorted(seen + [r.index for r in packing.rejected]) == list(range(count))
+    assert sorted(seen + [r.index for r in packing.refused]) == list(range(count))
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -36,7 +39,7 @@ def _check_limits(packing: Packing, count: int) -> None:
         st.one_of(
             st.integers(0, 3_000),
             st.integers(0, 40_000),
-            st.integers(limits.MAX_BATCH_BYTES - 600, limits.MAX_BATCH_BYTES + 200),
+            st.integers(LIMITS.max_batch_bytes - 600, LIMITS.max_batch_bytes + 200),
         ),
         min_size=0,
         max_size=250,
@@ -50,9 +53,10 @@ def test_no_request_or_batch_exceeds_the_limits(
     recs = [record(n, pad=p, wallet=wallets[n]) for n, p in enumerate(pads)]
     packing = pack(recs, merge=merge)
     _check_limits(packing, len(recs))
-    for rejected in packing.rejected:
-        assert rejected.reason == "batch_too_large"
-        assert len(orjson.dumps(recs[rejected.index]["batch"])) > limits.MAX_BATCH_BYTES
+    for refused in packing.refused:
+        assert refused.reason == RefusalReason.batch_too_large
+        assert refused.record is recs[refused.index]
+        assert len(orjson.dumps(refused.record["batch"])) > LIMITS.max_batch_bytes
 
 
 def test_full_requests_hold_100_batches() -> None:
@@ -67,22 +71,23 @@ def test_bytes_close_a_request_before_the_count_does() -> None:
     # Greedy: a request is closed only when the next batch would not fit.
     first = packing.requests[0]
     next_size = len(packing.requests[1].batches[0].data)
-    assert len(first.body) + 1 + next_size > limits.MAX_REQUEST_BYTES
+    assert len(first.body) + 1 + next_size > LIMITS.max_request_bytes
 
 
-def test_a_batch_over_128000_bytes_is_a_dead_letter_and_the_rest_is_sent() -> None:
-    recs = [record(0), record(1, pad=limits.MAX_BATCH_BYTES), record(2)]
+def test_a_batch_over_128000_bytes_is_refused_and_the_rest_is_sent() -> None:
+    recs = [record(0), record(1, pad=LIMITS.max_batch_bytes), record(2)]
     packing = pack(recs)
-    assert [(r.index, r.reason) for r in packing.rejected] == [(1, "batch_too_large")]
+    assert [(r.index, r.reason) for r in packing.refused] == [(1, RefusalReason.batch_too_large)]
     assert packing.requests[0].records == (0, 2)
 
 
-def test_a_record_without_a_batch_is_rejected() -> None:
+def test_a_record_without_a_batch_is_refused() -> None:
     packing = pack([{"air": {}}, "nonsense", record(2)])
-    assert [(r.index, r.reason) for r in packing.rejected] == [
-        (0, "invalid_record"),
-        (1, "invalid_record"),
+    assert [(r.index, r.record, r.reason, r.detail) for r in packing.refused] == [
+        (0, {"air": {}}, RefusalReason.invalid_record, "record has no 'batch' object"),
+        (1, "nonsense", RefusalReason.invalid_record, "record has no 'batch' object"),
     ]
+    assert packing.requests[0].records == (2,)
 
 
 def test_without_merging_each_record_is_its_own_batch_with_its_own_id() -> None:
@@ -157,5 +162,14 @@ def test_halves_bisects_and_unmerges_a_lone_merged_batch() -> None:
 
 
 def test_custom_limits() -> None:
-    packing = pack(records(23), max_batches=5)
+    packing = pack(records(23), limits=RequestLimits(max_batches_per_request=5))
     assert [len(r.batches) for r in packing.requests] == [5, 5, 5, 5, 3]
+
+
+def test_limits_that_leave_no_room_for_a_batch_are_refused() -> None:
+    with pytest.raises(ValueError, match="no room for a single batch"):
+        RequestLimits(max_request_bytes=1000, max_batch_bytes=999)
+    with pytest.raises(ValueError, match="no room for a single batch"):
+        RequestLimits(max_batches_per_request=0)
+    assert RequestLimits(max_request_bytes=1000, max_batch_bytes=998).max_batch_bytes == 998
+    assert RequestLimits() == RequestLimits(100, 256_000, 128_000)

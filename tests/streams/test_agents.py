@@ -16,7 +16,6 @@ import faust
 import orjson
 import pytest
 from faust.types import ChannelT, EventT
-from testkit.local_mparticle import LocalEndpoint
 
 from config import Settings, load_settings
 from streams import agents, sink_agent
@@ -27,6 +26,7 @@ from streams.pipeline import Pipeline, Topics
 from streams.source import H_OFFSET, H_PARTITION, H_TOPIC
 from testkit.builders import WALLET
 from testkit.cases import CASES
+from testkit.local_mparticle import LocalEndpoint
 
 KEY, SECRET = "agent-key", "agent-secret"
 

@@ -1,6 +1,16 @@
-"""Per-batch checks of the local mParticle endpoint: at least as strict as mParticle's
-published schema (tests/oracle.py) for what this connector sends, stricter by design where
-a laxer value would only hide a mapping bug (see `STRICTER_THAN_SCHEMA`).
+"""What mParticle's Events API accepts in a batch: the local endpoint's rules.
+
+Two validators, on purpose. `mappers.models` checks what this connector *emits*, strictly
+(one spelling per identity key, only the fields the mapper writes, exact types): a batch
+that fails there is a mapping bug, even if mParticle would take it. These rules check what
+mParticle *accepts*, so that the local endpoint refuses only what the real one refuses and
+any client can be tested against it: our sink, and mParticle's own SDK, which spells some
+keys differently (`SDK_IDENTITY_SPELLINGS`). Both take their words from mappers.vocabulary.
+
+The reference is mParticle's published schema (tests/oracle.py, patched as its README says):
+these rules are at least as strict as it for what this connector sends, stricter by design
+where a laxer value would only hide a mapping bug (`STRICTER_THAN_SCHEMA`), and laxer where
+mParticle's own SDK shows the API takes more than the 2021 schema says (`LAXER_THAN_SCHEMA`).
 """
 
 from __future__ import annotations
@@ -11,136 +21,18 @@ from typing import Any
 
 import orjson
 
-from sinks.limits import API_MAX_BATCH_BYTES
+from mappers.vocabulary import (
+    ACCEPTED_IDENTITY_KEYS,
+    API_MAX_BATCH_BYTES,
+    BATCH_FIELDS,
+    COMMERCE_EVENT_TYPES,
+    CUSTOM_EVENT_TYPES,
+    ENVIRONMENTS,
+    EVENT_TYPES,
+    PRODUCT_ACTION_FIELDS,
+    PRODUCT_ACTIONS,
+)
 
-IDENTITY_KEYS = frozenset(
-    {
-        "other",
-        "customer_id",
-        "facebook",
-        "twitter",
-        "google",
-        "microsoft",
-        "yahoo",
-        "email",
-        "alias",
-        "facebook_custom_audience_id",
-        *(f"other_id_{n}" for n in range(2, 11)),
-        "mobile_number",
-        "phone_number_2",
-        "phone_number_3",
-    }
-)
-# The schema's top-level properties, plus the two its README says the API also accepts.
-BATCH_KEYS = frozenset(
-    {
-        "source_request_id",
-        "events",
-        "device_info",
-        "application_info",
-        "user_attributes",
-        "deleted_user_attributes",
-        "user_identities",
-        "environment",
-        "api_key",
-        "api_keys",
-        "ip",
-        "integration_attributes",
-        "context",
-        "partner_identity",
-        "source_info",
-        "mp_deviceid",
-        "attribution_info",
-        "timestamp_unixtime_ms",
-        "batch_id",
-        "mpid",
-        "origin_mpid",
-        "sdk_version",
-        "consent_state",
-        "job_id",
-        "schema_version",
-        "partner_identities",
-    }
-)
-EVENT_TYPES = frozenset(
-    {
-        "session_start",
-        "session_end",
-        "screen_view",
-        "custom_event",
-        "crash_report",
-        "opt_out",
-        "first_run",
-        "push_registration",
-        "application_state_transition",
-        "push_message",
-        "network_performance",
-        "breadcrumb",
-        "profile",
-        "commerce_event",
-        "user_attribute_change",
-        "user_identity_change",
-        "uninstall",
-    }
-)
-CUSTOM_EVENT_TYPES = (
-    "navigation",
-    "location",
-    "search",
-    "transaction",
-    "user_content",
-    "user_preference",
-    "social",
-    "other",
-    "media",
-    "attribution",
-)
-COMMERCE_EVENT_TYPES = (
-    *CUSTOM_EVENT_TYPES,
-    "add_to_cart",
-    "remove_from_cart",
-    "checkout",
-    "checkout_option",
-    "click",
-    "view_detail",
-    "purchase",
-    "refund",
-    "promotion_view",
-    "promotion_click",
-    "add_to_wishlist",
-    "remove_from_wishlist",
-    "impression",
-    "consent_granted",
-    "consent_denied",
-)
-PRODUCT_ACTIONS = (
-    "add_to_cart",
-    "remove_from_cart",
-    "checkout",
-    "checkout_option",
-    "click",
-    "view_detail",
-    "purchase",
-    "refund",
-    "add_to_wishlist",
-    "remove_from_wish_list",
-)
-PRODUCT_ACTION_KEYS = frozenset(
-    {
-        "action",
-        "checkout_step",
-        "checkout_options",
-        "product_action_list",
-        "product_list_source",
-        "transaction_id",
-        "affiliation",
-        "total_amount",
-        "tax_amount",
-        "shipping_amount",
-        "coupon_code",
-        "products",
-    }
-)
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 STRICTER_THAN_SCHEMA = {
@@ -149,6 +41,9 @@ STRICTER_THAN_SCHEMA = {
     "source_request_id": "a string when present (the schema allows any scalar)",
     "user_attributes": "list values hold strings only (the schema allows any scalar)",
     "event_type": "required on every event, and data an object",
+}
+LAXER_THAN_SCHEMA = {
+    "user_identities.customerid": "customer_id as mParticle's Python SDK (0.16.1) sends it",
 }
 
 
@@ -172,10 +67,10 @@ def batch_errors(batch: Any, size: int | None = None) -> list[str]:
     size = len(orjson.dumps(batch)) if size is None else size
     if size > API_MAX_BATCH_BYTES:
         errors.append(f"batch is {size} bytes; the limit is {API_MAX_BATCH_BYTES}")
-    unknown = sorted(set(batch) - BATCH_KEYS)
+    unknown = sorted(set(batch) - BATCH_FIELDS)
     if unknown:
         errors.append(f"unknown batch fields: {', '.join(unknown)}")
-    if batch.get("environment") not in ("development", "production"):
+    if batch.get("environment") not in ENVIRONMENTS:
         errors.append("environment must be 'development' or 'production'")
     _identities(batch.get("user_identities"), errors)
     _user_attributes(batch.get("user_attributes"), errors)
@@ -210,7 +105,7 @@ def _identities(value: Any, errors: list[str]) -> None:
         errors.append("user_identities must be an object with at least one identity")
         return
     for key, identity in value.items():
-        if key not in IDENTITY_KEYS:
+        if key not in ACCEPTED_IDENTITY_KEYS:
             errors.append(f"user_identities: unknown identity type {key!r}")
         elif not isinstance(identity, str) or not identity:
             errors.append(f"user_identities.{key} must be a non-empty string")
@@ -285,8 +180,10 @@ def _commerce(data: Mapping[str, Any], errors: list[str]) -> None:
         return
     if action.get("action") not in PRODUCT_ACTIONS:
         errors.append(f"product_action.action must be one of {', '.join(PRODUCT_ACTIONS)}")
-    if set(action) - PRODUCT_ACTION_KEYS:
-        errors.append(f"unknown product_action fields: {sorted(set(action) - PRODUCT_ACTION_KEYS)}")
+    if set(action) - PRODUCT_ACTION_FIELDS:
+        errors.append(
+            f"unknown product_action fields: {sorted(set(action) - PRODUCT_ACTION_FIELDS)}"
+        )
     for name in ("total_amount", "tax_amount", "shipping_amount"):
         if action.get(name) is not None and not _is_number(action[name]):
             errors.append(f"product_action.{name} must be a number")

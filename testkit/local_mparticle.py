@@ -1,6 +1,7 @@
 """A local mParticle-compatible S2S endpoint (`airmp mock-mparticle`), for tests and demos.
 
-It validates like mParticle (a whole request is refused when any batch is invalid), records
+It validates like mParticle (testkit.mparticle_rules; a whole request is refused when any
+batch is invalid), so mParticle's own SDK can be its client as well as our sink; it records
 what it accepted (in memory, and one JSON line per batch in an optional file) and can
 inject faults — 429, 5xx, delays, dropped connections (before or after accepting),
 per-batch 400 — set when it is built or at runtime through POST /_mock/faults.
@@ -8,12 +9,9 @@ per-batch 400 — set when it is built or at runtime through POST /_mock/faults.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import base64
-import contextlib
 import hmac
-import os
 import socket
 import time
 from collections.abc import Iterable
@@ -24,15 +22,13 @@ from typing import IO, Any
 import orjson
 from aiohttp import web
 
-from sinks.limits import (
+from mappers.vocabulary import (
     API_MAX_BATCHES_PER_REQUEST,
     API_MAX_REQUEST_BYTES,
     BULK_PATH,
     SINGLE_PATH,
 )
-from sinks.validation import batch_errors
-
-DEFAULT_PORT = 8089
+from testkit.mparticle_rules import batch_errors
 
 
 @dataclass
@@ -314,8 +310,8 @@ class LocalEndpoint:
 
 
 async def run_endpoint(
-    host: str = "127.0.0.1",
-    port: int = DEFAULT_PORT,
+    host: str,
+    port: int,
     *,
     api_key: str,
     api_secret: str,
@@ -332,41 +328,3 @@ async def run_endpoint(
         await asyncio.Event().wait()
     finally:
         await endpoint.stop()
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of `airmp mock-mparticle`; credentials default to the AIRMP_ variables
-    so they need not appear in a process list."""
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="0 picks a free port")
-    parser.add_argument("--record", metavar="FILE", help="append accepted batches (JSON lines)")
-    parser.add_argument("--api-key", default=os.environ.get("AIRMP_MPARTICLE_API_KEY", ""))
-    parser.add_argument("--api-secret", default=os.environ.get("AIRMP_MPARTICLE_API_SECRET", ""))
-    parser.add_argument("--delay", type=float, default=0.0, help="seconds before each answer")
-
-
-def run_from_args(args: argparse.Namespace) -> None:
-    if not args.api_key or not args.api_secret:
-        raise SystemExit("mock-mparticle needs --api-key and --api-secret (or AIRMP_ variables)")
-    faults = Faults(delay_seconds=args.delay)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(
-            run_endpoint(
-                args.host,
-                args.port,
-                api_key=args.api_key,
-                api_secret=args.api_secret,
-                record=args.record,
-                faults=faults,
-            )
-        )
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="airmp mock-mparticle", description=__doc__)
-    add_arguments(parser)
-    run_from_args(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    main()
