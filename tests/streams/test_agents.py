@@ -1,8 +1,9 @@
 """The ingest, wallet and sink agents in process: Faust's `agent.test_context()`, a memory
 table store, and in-memory channels in place of the pipeline's output topics.
 
-What each agent produces is read from its output channel, in order; "nothing produced" is
-shown by a later event's output arriving first. The sink agent delivers to the local
+What each agent produces is read from its output channels, in order (a channel delivers to
+the readers subscribed to it); "nothing produced" is shown by a later event's output
+arriving first. The sink agent delivers to the local
 mParticle endpoint on loopback."""
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import orjson
 import pytest
 from faust.types import ChannelT, EventT
 
+import mappers
 from config import Settings, load_settings
 from streams import agents, sink_agent
 from streams.app import app_options, pipeline
@@ -36,6 +38,18 @@ def _settings(**overrides: Any) -> Settings:
     return load_settings(
         kafka_bootstrap_servers="127.0.0.1:9", store="memory://", app_id="agents", **overrides
     )
+
+
+@dataclasses.dataclass
+class Outputs:
+    """Readers subscribed to the pipeline's output channels."""
+
+    by_wallet: ChannelT
+    records: ChannelT
+    dead_letters: ChannelT
+
+    def empty(self) -> bool:
+        return self.by_wallet.empty() and self.records.empty() and self.dead_letters.empty()
 
 
 @pytest.fixture
@@ -58,6 +72,11 @@ def _pipeline(settings: Settings) -> Pipeline:
     )
 
 
+def outputs(p: Pipeline) -> Outputs:
+    t = p.topics
+    return Outputs(*(c.clone(is_iterator=True) for c in (t.by_wallet, t.records, t.dead_letters)))
+
+
 def _agent(p: Pipeline, fun: Any, channel: ChannelT) -> Any:
     return p.app.agent(channel, name=fun.__name__, concurrency=1)(partial(fun, p))
 
@@ -78,14 +97,15 @@ def _notification(name: str) -> bytes:
 
 async def test_ingest_rekeys_by_wallet_and_dead_letters_bad_input(p: Pipeline) -> None:
     agent = _agent(p, agents.ingest, p.topics.input)
+    out = outputs(p)
     settle = _notification("POSCONNECT.WALLET.SETTLE")
     async with agent.test_context() as test:
         await test.put(value=b"not json", key=b"k1", wait=False)
         await test.put(value=b'{"headers": {"eventName": "SOMETHING.NEW"}}', wait=False)
         await test.put(value=settle, key=b"card-1", wait=False)
 
-        dead = await _next(p.topics.dead_letters)
-        forwarded = await _next(p.topics.by_wallet)
+        dead = await _next(out.dead_letters)
+        forwarded = await _next(out.by_wallet)
 
     assert (dead.key, dead.value) == (b"k1", b"not json")
     dead_headers = _headers(dead)
@@ -97,43 +117,51 @@ async def test_ingest_rekeys_by_wallet_and_dead_letters_bad_input(p: Pipeline) -
     assert (forwarded.key, forwarded.value) == (WALLET.encode(), settle)
     source = {k: v for k, v in _headers(forwarded).items() if k.startswith("airmp-source")}
     assert source[H_OFFSET] == b"2" and set(source) == {H_TOPIC, H_PARTITION, H_OFFSET}
-    assert p.topics.by_wallet.empty() and p.topics.dead_letters.empty()
+    assert out.empty()
 
 
 async def test_wallet_agent_maps_with_state_and_drops_another_delivery(p: Pipeline) -> None:
     agent = _agent(p, agents.wallet_events, p.topics.by_wallet)
+    out = outputs(p)
     settle, expected = CASES["POSCONNECT.WALLET.SETTLE"]()
-    spend, expected_spend = CASES["POSCONNECT.WALLET.SPEND"]()
+    spend, _ = CASES["POSCONNECT.WALLET.SPEND"]()
+    spend["headers"]["eesEventId"] = "evt-2"  # the cases share one id
     first = {H_TOPIC: b"air", H_PARTITION: b"0", H_OFFSET: b"7"}
     other = {H_TOPIC: b"air", H_PARTITION: b"3", H_OFFSET: b"41"}
     key = WALLET.encode()
     async with agent.test_context() as test:
         await test.put(value=orjson.dumps(settle), key=key, headers=first, wait=False)
-        record = await _next(p.topics.records)
+        record = await _next(out.records)
         # The same delivery again (a re-run after a crash) maps again ...
         await test.put(value=orjson.dumps(settle), key=key, headers=first, wait=False)
-        rerun = await _next(p.topics.records)
+        rerun = await _next(out.records)
         # ... another delivery of the same eesEventId (AIR's at-least-once) does not.
         await test.put(value=orjson.dumps(settle), key=key, headers=other, wait=False)
         await test.put(value=orjson.dumps(spend), key=key, headers=other, wait=False)
-        after = await _next(p.topics.records)
+        after = await _next(out.records)
         stored = p.wallet_state[key]
 
     assert record.key == key and orjson.loads(record.value) == expected
     assert orjson.loads(rerun.value) == expected
-    assert orjson.loads(after.value)["air"] == expected_spend["air"]
-    assert stored is not None and stored["points"] == {"8001": [40, stored["points"]["8001"][1]]}
-    assert p.topics.records.empty() and p.topics.dead_letters.empty()
+    assert orjson.loads(after.value)["air"]["event_id"] == "evt-2"
+    # The table holds what the mapper returns for the same deliveries, in the same order.
+    state = None
+    for doc, tag in ((settle, "air[0]@7"), (settle, "air[0]@7"), (settle, "air[3]@41")):
+        state = mappers.process(mappers.parse(orjson.dumps(doc)), state, p.options, tag).state
+    state = mappers.process(mappers.parse(orjson.dumps(spend)), state, p.options, "air[3]@41").state
+    assert state is not None and stored == state.to_dict()
+    assert out.empty()
 
 
 async def test_wallet_agent_dead_letters_a_rejected_event(p: Pipeline) -> None:
     agent = _agent(p, agents.wallet_events, p.topics.by_wallet)
+    out = outputs(p)
     doc, _ = CASES["POSCONNECT.WALLET.SPEND"]()
     del doc["headers"]["eesEventId"]
     raw = orjson.dumps(doc)
     async with agent.test_context() as test:
         await test.put(value=raw, key=WALLET.encode(), wait=False)
-        dead = await _next(p.topics.dead_letters)
+        dead = await _next(out.dead_letters)
 
     assert dead.value == raw
     assert _headers(dead)["airmp-reason"] == b"invalid_notification: headers.eesEventId is missing"
@@ -150,15 +178,17 @@ async def test_sink_agent_delivers_and_dead_letters_what_mparticle_refuses() -> 
         )
         p = _pipeline(settings)
         agent = _agent(p, sink_agent.deliver_records, p.topics.records)
+        out = outputs(p)
         good = CASES["POSCONNECT.WALLET.SETTLE"]()[1]
         refused = CASES["POSCONNECT.WALLET.SPEND"]()[1]
+        refused["batch"]["source_request_id"] = "6f1b5b1e-0000-5000-8000-000000000002"
         endpoint.faults.reject_source_request_ids = {refused["batch"]["source_request_id"]}
         async with agent.test_context() as test:
             await test.put(value=b"[1]", key=b"k", wait=False)
             await test.put(value=orjson.dumps(good), key=b"w", wait=False)
             await test.put(value=orjson.dumps(refused), key=b"w", wait=False)
-            not_a_record = await _next(p.topics.dead_letters)
-            invalid = await _next(p.topics.dead_letters)
+            not_a_record = await _next(out.dead_letters)
+            invalid = await _next(out.dead_letters)
 
     assert endpoint.state.accepted == [good["batch"]]
     assert (not_a_record.value, _headers(not_a_record)["airmp-reason"]) == (
