@@ -6,6 +6,7 @@ COPY config ./config
 COPY mappers ./mappers
 COPY sinks ./sinks
 COPY streams ./streams
+COPY ops ./ops
 RUN pip install --no-cache-dir -c constraints.txt . \
  && useradd --create-home airmp && mkdir -p /data && chown airmp /data
 USER airmp

@@ -26,7 +26,7 @@ from config import Settings
 from streams import metrics, source
 from streams.dead_letters import DeadLetters, source_headers
 from streams.health import install_views
-from streams.kafka_options import faust_credentials
+from streams.kafka import faust_credentials
 from streams.offsets import App, complete
 from streams.topics import by_wallet_topic as by_wallet_topic_name
 from streams.topics import topic_config

@@ -18,8 +18,8 @@ import faust
 from config import Settings
 from streams import metrics
 from streams.health import STATE
-from streams.kafka_check import BrokerError, check_broker
-from streams.lag import collect_lag
+from streams.kafka import BrokerError, check_broker, collect_lag
+from streams.topics import consumed_topics
 
 log = logging.getLogger("airmp.ops")
 
@@ -30,7 +30,7 @@ def install(app: faust.App, settings: Settings) -> None:
     @app.timer(settings.lag_metrics_interval_seconds)
     async def update_consumer_lag() -> None:
         try:
-            rows = await collect_lag(settings, [group])
+            rows = await collect_lag(settings, [group], consumed_topics(settings))
         except BrokerError as exc:
             log.warning("consumer lag not updated: %s", exc)
             return
