@@ -6,6 +6,8 @@ COPY config ./config
 COPY mappers ./mappers
 COPY sinks ./sinks
 COPY streams ./streams
+COPY ops ./ops
+COPY testkit ./testkit
 RUN pip install --no-cache-dir -c constraints.txt . \
  && useradd --create-home airmp && mkdir -p /data && chown airmp /data
 USER airmp

@@ -21,7 +21,7 @@ import mappers
 from config import Settings
 from streams import agents, sink_agent
 from streams.dead_letters import DeadLetterTopic
-from streams.kafka_options import faust_credentials
+from streams.kafka import faust_credentials
 from streams.offsets import App
 from streams.pipeline import Pipeline, Topics
 from streams.timers import install_timers

@@ -14,16 +14,16 @@ from __future__ import annotations
 import logging
 
 from streams import metrics
-from streams.kafka_check import BrokerError, check_broker
-from streams.lag import collect_lag
+from streams.kafka import BrokerError, check_broker, collect_lag
 from streams.pipeline import Pipeline
+from streams.topics import consumed_topics
 
 log = logging.getLogger("airmp.ops")
 
 
 async def update_consumer_lag(p: Pipeline) -> None:
     try:
-        rows = await collect_lag(p.settings, [p.settings.app_id])
+        rows = await collect_lag(p.settings, [p.settings.app_id], consumed_topics(p.settings))
     except BrokerError as exc:
         log.warning("consumer lag not updated: %s", exc)
         return

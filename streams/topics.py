@@ -11,11 +11,11 @@ from __future__ import annotations
 import contextlib
 import logging
 
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from config import Settings
-from streams.kafka_options import aiokafka_options
+from streams.kafka import TOPICS_TIMEOUT_MS, KafkaClients
 
 log = logging.getLogger("airmp.topics")
 
@@ -33,15 +33,20 @@ def by_wallet_topic(settings: Settings) -> str:
     return f"{settings.app_id}-air-by-wallet"
 
 
+def consumed_topics(settings: Settings) -> list[str]:
+    """The topics the connector's consumer group reads: the input topic (ingest), the
+    by-wallet topic (wallet_events) and the records topic (sink)."""
+    return [settings.input_topic, by_wallet_topic(settings), settings.records_topic]
+
+
 def topic_config(settings: Settings) -> dict[str, str]:
     return {"max.message.bytes": str(settings.kafka_max_bytes)}
 
 
 async def ensure_topics(settings: Settings) -> list[str]:
-    """Create the missing topics; return the names created."""
-    admin = AIOKafkaAdminClient(**aiokafka_options(settings), request_timeout_ms=30_000)
-    await admin.start()
-    try:
+    """Create the missing topics; return the names created. Raises `BrokerError` (one line)."""
+    async with KafkaClients(settings) as kafka:
+        admin = await kafka.admin(request_timeout_ms=TOPICS_TIMEOUT_MS)
         existing = set(await admin.list_topics())
         missing = [name for name in topic_names(settings) if name not in existing]
         if missing:
@@ -58,5 +63,3 @@ async def ensure_topics(settings: Settings) -> list[str]:
                 await admin.create_topics(new)
             log.info("created topics: %s", ", ".join(missing))
         return missing
-    finally:
-        await admin.close()

@@ -1,5 +1,5 @@
 # ruff: noqa: E501  (fixture data reads better on one line)
-"""`airmp map` (streams.map_command.run_map): inputs, outputs, exit codes, determinism."""
+"""`airmp map` (ops.map.run_map): inputs, outputs, exit codes, determinism."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import orjson
 
 from config.settings import Settings
-from streams.map_command import run_map
+from ops.map import run_map
 from testkit.cases import settle, spend
 
 SETTINGS = Settings()  # type: ignore[call-arg]

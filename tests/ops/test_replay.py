@@ -242,7 +242,7 @@ def test_unparsable_time_is_one_line_and_status_2() -> None:
 def test_progress_is_throttled_and_has_rate_and_eta() -> None:
     import io
 
-    from streams.replay import Progress
+    from ops.replay.run import Progress
 
     now = [100.0]
     err = io.StringIO()

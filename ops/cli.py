@@ -1,20 +1,41 @@
-"""`airmp`: Faust's own command line for this app (`airmp worker`, ...) plus our commands.
+"""`airmp`: one click group, Faust's own, with the connector's commands on it.
 
-Settings are read once, here; a wrong one stops the command with one line naming the
-variable (exit status 2).
+Faust's group (`faust.cli.faust.cli`) gives `airmp worker` and Faust's other commands; the
+operator commands below are declared on it, and `worker` is Faust's worker command with
+the start-up the connector needs. Nothing rewrites argv:
+
+- the log level comes from AIRMP_LOG_LEVEL as click's `default_map` for the worker's
+  `--loglevel` (click's defaults from configuration): an explicit `-l`, before or after
+  `worker`, still wins, as Faust's compat option keeps the first value given;
+- the topics are created before Faust's worker starts (Faust ignores a missing topic until
+  its next metadata refresh), in the worker command itself, so `airmp worker --help`
+  needs no broker; a broker that cannot be used stops it with one line, exit status 2.
+
+Settings are read once (`read_settings()`); a wrong one stops any command with one line naming
+the variable (exit status 2).
 """
 
 from __future__ import annotations
 
+import functools
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 import click
+from faust.cli.faust import cli
+from faust.cli.worker import worker as faust_worker
+from mode.utils.loops import get_event_loop
 
 from config import Settings, SettingsError, load_settings
+from streams.app import create_app
+from streams.kafka import BrokerError, quiet_aiokafka
+from streams.logs import configure as configure_logging
+from streams.logs import faust_options as logging_options
+from streams.topics import ensure_topics
 
 
-def _settings() -> Settings:
+@functools.cache
+def read_settings() -> Settings:
     try:
         return load_settings()
     except SettingsError as exc:
@@ -22,7 +43,38 @@ def _settings() -> Settings:
         sys.exit(2)
 
 
-@click.command("map")
+def main(argv: list[str] | None = None) -> None:
+    """`airmp`; `argv` (default: the process's arguments) is for tests."""
+    app = create_app(read_settings(), **logging_options(read_settings()))
+    # What `app.main()` does, with the default log level: the app is prepared for a command
+    # by the command itself (faust.cli.base.AppCommand -> prepare_app).
+    cli(argv, app=app, default_map={"worker": {"loglevel": read_settings().log_level}})
+
+
+class worker(faust_worker):
+    """Start worker instance for given app."""
+
+    # Defining the subclass registers it with Faust's group (Command.__init_subclass__), as
+    # a command named after the class: in place of Faust's `worker`, same options and help.
+
+    def __call__(self, *args: Any, **kwargs: Any) -> NoReturn:
+        create_topics_or_exit(read_settings())
+        super().__call__(*args, **kwargs)
+
+
+def create_topics_or_exit(settings: Settings) -> None:
+    """The worker's topics, before Faust subscribes; one line and exit 2 when Kafka fails."""
+    configure_logging(settings)  # the start-up lines in the chosen format
+    try:
+        with quiet_aiokafka():  # our one line replaces aiokafka's "Unable connect" errors
+            # On the loop Faust's worker then runs on (mode's get-or-create loop).
+            get_event_loop().run_until_complete(ensure_topics(settings))
+    except BrokerError as exc:
+        click.echo(f"airmp worker: {exc}", err=True)
+        sys.exit(2)
+
+
+@cli.command("map")
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=False, allow_dash=True))
 def map_command(files: tuple[str, ...]) -> None:
     """Map AIR notifications (files, or stdin) to mParticle-ready records on stdout.
@@ -30,12 +82,12 @@ def map_command(files: tuple[str, ...]) -> None:
     Each input is a JSON object, a JSON array of objects, or JSON Lines. Bad inputs are
     reported on stderr as JSON lines with their reason.
     """
-    from streams.map_command import run_map
+    from ops.map import run_map
 
-    sys.exit(run_map(list(files), _settings(), sys.stdout.buffer, sys.stderr))
+    sys.exit(run_map(list(files), read_settings(), sys.stdout.buffer, sys.stderr))
 
 
-@click.command("mock-mparticle")
+@cli.command("mock-mparticle")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=int)
 @click.option("--record", "record_path", default=None, help="append accepted batches (JSONL)")
@@ -54,8 +106,7 @@ def mock_mparticle_command(
     )
 
 
-# --- operations commands (lag, replay) ---------------------------------------------------
-@click.command("lag")
+@cli.command("lag")
 @click.option("--group", "groups", multiple=True, help="consumer group (default: AIRMP_APP_ID)")
 @click.option("--max-lag", type=click.IntRange(min=0), default=None, help="exit 1 above this")
 @click.option("--watch", type=click.FloatRange(min=0.5), default=None, help="repeat every S s")
@@ -67,13 +118,12 @@ def lag_command(
 
     Exit status: 0 within --max-lag, 1 above it, 2 when Kafka cannot be reached or used.
     """
-    from streams.lag import run_lag
+    from ops.lag import run_lag
 
-    settings = _settings()
-    sys.exit(run_lag(settings, list(groups), as_json=as_json, max_lag=max_lag, watch=watch))
+    sys.exit(run_lag(read_settings(), list(groups), as_json=as_json, max_lag=max_lag, watch=watch))
 
 
-@click.command("replay")
+@cli.command("replay")
 @click.option("--from-timestamp", metavar="T", help="ISO 8601 (UTC without offset) or epoch ms")
 @click.option("--from-offset", metavar="O|P:O,...", help="offset on every partition, or per one")
 @click.option("--to-timestamp", metavar="T2", help="stop before the first message at or after T2")
@@ -96,51 +146,14 @@ def replay_command(
     older events never roll a profile back; records keep their source_request_id.
     Exit status: 0 done, 2 bad arguments or Kafka errors (one line).
     """
-    from streams.replay import run_replay
+    from ops.replay.run import run_replay
 
-    settings = _settings()
     sys.exit(
         run_replay(
-            settings,
+            read_settings(),
             from_timestamp=from_timestamp,
             from_offset=from_offset,
             to_timestamp=to_timestamp,
             dry_run=dry_run,
         )
     )
-
-
-OPS_COMMANDS: list[click.Command] = [lag_command, replay_command]
-# --- end of operations commands -----------------------------------------------------------
-
-OUR_COMMANDS: list[click.Command] = [map_command, mock_mparticle_command, *OPS_COMMANDS]
-
-
-def main(argv: list[str] | None = None) -> Any:
-    args = sys.argv[1:] if argv is None else argv
-    settings = _settings()
-    from faust.cli.faust import cli as faust_cli
-
-    from streams.app import create_app
-
-    for command in OUR_COMMANDS:
-        faust_cli.add_command(command)
-    if args[:1] == ["worker"] and not {"--help", "-h"} & set(args):
-        import asyncio
-
-        from streams.kafka_check import BrokerError, start_up_check  # operations
-        from streams.logs import configure as configure_logging  # operations
-        from streams.topics import ensure_topics
-
-        configure_logging(settings)  # operations: start-up lines in the chosen format
-        try:  # operations: rejected credentials / no broker -> one line, exit 2
-            asyncio.run(start_up_check(settings, ensure_topics))
-        except BrokerError as exc:
-            click.echo(f"airmp worker: {exc}", err=True)
-            sys.exit(2)
-        if not any(a in ("-l", "--loglevel") for a in args):
-            args = [*args, "--loglevel", settings.log_level]
-    sys.argv = ["airmp", *args]
-    from streams.logs import faust_options as logging_options  # operations: log format
-
-    create_app(settings, **logging_options(settings)).main()
