@@ -5,7 +5,7 @@ dependency."""
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 
 from testkit.processes import ROOT
@@ -34,7 +34,9 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def imports_of(path: Path) -> Iterator[str]:
+def imports_of(path: Path, modules: Collection[str] = ()) -> Iterator[str]:
+    """The modules `path` imports. `from pkg import sub` of a submodule `sub` (one of
+    `modules`) imports `pkg.sub`, not `pkg`'s other re-exports."""
     tree = ast.parse(path.read_text(), str(path))
     package = module_name(path).rsplit(".", 1)[0] if path.name != "__init__.py" else ""
     for node in ast.walk(tree):
@@ -45,8 +47,11 @@ def imports_of(path: Path) -> Iterator[str]:
             if node.level:  # relative: resolve against this module's package
                 anchor = (package or module_name(path)).split(".")
                 base = ".".join([*anchor[: len(anchor) - node.level + 1], base]).strip(".")
-            yield base
-            yield from (f"{base}.{alias.name}" for alias in node.names)
+            named = [f"{base}.{alias.name}" for alias in node.names]
+            submodules = [name for name in named if name in modules]
+            yield from submodules
+            if len(submodules) < len(named):
+                yield base
 
 
 def project_graph() -> Graph:
@@ -55,7 +60,7 @@ def project_graph() -> Graph:
     }
     graph: Graph = {}
     for name, path in modules.items():
-        graph[name] = {target for target in imports_of(path) if target in modules}
+        graph[name] = {target for target in imports_of(path, modules) if target in modules}
     return graph
 
 
