@@ -96,28 +96,33 @@ def _process(
     if not identities:
         no_identity = Rejection(RejectReason.NO_IDENTITY, "no identity for the batch")
         return Outcome(after, rejection=no_identity)
-    batch: dict[str, Any] = {"environment": options.environment, "user_identities": identities}
-    if c.leaves_program:
-        batch["deleted_user_attributes"] = list(PROFILE_ATTRIBUTES)
-    elif profile := after.profile():
-        batch["user_attributes"] = limits.attributes(profile, MAX_USER_ATTRIBUTES)
-    batch["events"] = c.events.items
-    batch["source_request_id"] = request_id(n.event_id)
-    record = {
-        "air": {
-            "event_id": n.event_id,
-            "event_name": n.event_name,
-            "event_date": n.event_date,
-            "wallet_id": n.wallet_id,
-        },
-        "batch": batch,
-    }
     return Outcome(
         after.tombstone() if c.leaves_program else after,
-        record=record,
+        record=_record(c, n.event_id, identities, limits),
         truncated=limits.truncated,
         counters=c.counters,
     )
+
+
+def _record(
+    c: Context, event_id: str, identities: dict[str, str], limits: Limits
+) -> dict[str, Any]:
+    """The §2 record: the AIR event it came from, and the batch."""
+    n = c.n
+    batch: dict[str, Any] = {"environment": c.options.environment, "user_identities": identities}
+    if c.leaves_program:
+        batch["deleted_user_attributes"] = list(PROFILE_ATTRIBUTES)
+    elif profile := c.state.profile():
+        batch["user_attributes"] = limits.attributes(profile, MAX_USER_ATTRIBUTES)
+    batch["events"] = c.events.items
+    batch["source_request_id"] = request_id(event_id)
+    air = {
+        "event_id": event_id,
+        "event_name": n.event_name,
+        "event_date": n.event_date,
+        "wallet_id": n.wallet_id,
+    }
+    return {"air": air, "batch": batch}
 
 
 _NO_WALLET = "no walletId in the operations, enrichmentData or request.resource"

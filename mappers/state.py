@@ -244,7 +244,7 @@ class WalletState:
     def __eq__(self, other: object) -> bool:
         return isinstance(other, WalletState) and self.to_dict() == other.to_dict()
 
-    __hash__ = None  # type: ignore[assignment]
+    __hash__ = None  # type: ignore[assignment]  # mutable: equal by value, so not hashable
 
     def __repr__(self) -> str:
         return f"WalletState({self.to_dict()!r})"

@@ -43,12 +43,12 @@ def run_map(
             if outcome.record is not None:
                 stdout.write(orjson.dumps(outcome.record) + b"\n")
             if outcome.rejection is not None:
-                named = not isinstance(notification, Rejection)
+                read = None if isinstance(notification, Rejection) else notification
                 line = {
                     "source": f"{name}:{index}",
                     "reason": outcome.rejection.reason,
-                    "event_name": notification.event_name if named else None,  # type: ignore[union-attr]
-                    "event_id": notification.event_id if named else None,  # type: ignore[union-attr]
+                    "event_name": read.event_name if read is not None else None,
+                    "event_id": read.event_id if read is not None else None,
                 }
                 stderr.write(orjson.dumps(line).decode() + "\n")
     stdout.flush()

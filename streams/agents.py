@@ -11,9 +11,11 @@ commits, so no offset is committed before what it produced is in Kafka.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterable, Awaitable, Callable
+from typing import cast
 
 import orjson
+from faust import Stream
 from faust.types import EventT, StreamT
 
 import mappers
@@ -28,14 +30,20 @@ Handler = Callable[[Pipeline, EventT], Awaitable[None]]
 
 async def ingest(p: Pipeline, stream: StreamT) -> None:
     """Parse, find the wallet, re-key by walletId so one worker sees a wallet in order."""
-    async for event in stream.noack().events():  # type: ignore[attr-defined]  # not in StreamT
+    async for event in events(stream):
         await guarded(p, event, Stage.INGEST, ingest_one)
 
 
 async def wallet_events(p: Pipeline, stream: StreamT) -> None:
     """Update the wallet's state and map, in the wallet's order; emit records."""
-    async for event in stream.noack().events():  # type: ignore[attr-defined]
+    async for event in events(stream):
         await guarded(p, event, Stage.WALLET, wallet_one)
+
+
+def events(stream: StreamT) -> AsyncIterable[EventT]:
+    """The stream's events, not acked by Faust: `guarded` completes each. (StreamT, the
+    declared type, lacks `events`, which faust's Stream has.)"""
+    return cast(Stream, cast(Stream, stream).noack()).events()
 
 
 async def guarded(p: Pipeline, event: EventT, stage: Stage, handle: Handler) -> None:

@@ -24,6 +24,7 @@ from streams.dead_letters import DeadLetterTopic
 from streams.kafka import faust_credentials
 from streams.offsets import App
 from streams.pipeline import Pipeline, Topics
+from streams.recovery import TableManager
 from streams.timers import install_timers
 from streams.topics import by_wallet_topic, topic_config
 from streams.views import install_views
@@ -117,6 +118,7 @@ def app_options(settings: Settings) -> dict[str, Any]:
         "web_port": settings.web_port,
         "web_enabled": True,
         "Worker": Worker,
+        "TableManager": TableManager,
         "broker_session_timeout": settings.kafka_session_timeout_seconds,
         "broker_heartbeat_interval": min(3.0, settings.kafka_session_timeout_seconds / 3),
         "producer_acks": -1,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from enum import StrEnum
 
-from faust.types import EventT, TopicT
+from faust.types import ChannelT, EventT
 
 from streams import metrics
 from streams.source import delivery_tag, headers_dict, source_of
@@ -43,7 +43,7 @@ def source_headers(event: EventT) -> dict[str, bytes]:
 class DeadLetterTopic:
     """Writes dead letters: the event's key and value as they came, reason in the headers."""
 
-    def __init__(self, topic: TopicT) -> None:
+    def __init__(self, topic: ChannelT) -> None:
         self.topic = topic
 
     async def send(

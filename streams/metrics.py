@@ -31,3 +31,8 @@ REREADS = Counter(
     "Partitions read again from a message the consumer skipped (see streams/offsets.py)",
     ["topic"],
 )
+RECOVERY_START = Gauge(
+    "airmp_table_recovery_start_offset",
+    "Changelog offset the last table recovery read from after, per partition (-1: all of it)",
+    ["topic", "partition"],
+)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import faust
-from faust.types import TableT, TopicT
+from faust.types import ChannelT, TableT
 
 import mappers
 from config import Settings
@@ -19,10 +19,12 @@ from streams.dead_letters import DeadLetterTopic
 
 @dataclass(frozen=True, slots=True)
 class Topics:
-    input: TopicT  # AIR notifications, any key
-    by_wallet: TopicT  # the same, re-keyed by walletId (internal)
-    records: TopicT  # mParticle-ready records, keyed by walletId
-    dead_letters: TopicT
+    """Kafka topics in the worker; in-memory channels in the agent tests."""
+
+    input: ChannelT  # AIR notifications, any key
+    by_wallet: ChannelT  # the same, re-keyed by walletId (internal)
+    records: ChannelT  # mParticle-ready records, keyed by walletId
+    dead_letters: ChannelT
 
 
 @dataclass(slots=True)

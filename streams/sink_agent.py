@@ -12,9 +12,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from typing import Any
+from typing import Any, cast
 
 import orjson
+from faust import Stream
 from faust.types import EventT, StreamT
 
 from sinks import AuthenticationFailed, DeliveryError, DeliveryReport, MParticleSink
@@ -33,7 +34,8 @@ async def deliver_records(p: Pipeline, stream: StreamT) -> None:
     """The agent: batches of records until the worker stops."""
     sink = MParticleSink.from_settings(p.settings, observer=metrics.SINK_OBSERVER)
     try:
-        take = stream.noack_take  # type: ignore[attr-defined]  # missing from StreamT
+        # noack_take is faust's Stream's, missing from StreamT, the declared type.
+        take = cast(Stream, stream).noack_take
         async for events in take(TAKE_MAX, within=p.settings.sink_linger_seconds):
             await deliver(p, sink, list(events))
     finally:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
+from faust.tables.manager import TableManager
 from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -16,10 +17,10 @@ def readiness(p: Pipeline) -> list[str]:
     reasons = []
     if p.health.sink_stopped:
         reasons.append(f"sink stopped: {p.health.sink_stopped}")
-    if not p.app.tables.recovery.completed.is_set():  # type: ignore[attr-defined]
+    if not cast(TableManager, p.app.tables).recovery.completed.is_set():
         # Partitions may be assigned while the start-up seek still runs; the worker's
-        # timers (broker check, lag) start only after it. (TableManagerT lacks the
-        # attribute that faust.tables.TableManager has.)
+        # timers (broker check, lag) start only after it. (TableManagerT, the declared
+        # type, lacks the recovery service that faust's TableManager has.)
         reasons.append("starting")
     if not p.app.consumer.assignment():
         reasons.append("no partitions assigned")

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
+from aiokafka.structs import ConsumerRecord
 
 from config.settings import DEFAULT_MAX_MESSAGE_BYTES, KAFKA_HEADROOM_BYTES
 
@@ -113,17 +114,9 @@ async def _stop(consumer: AIOKafkaConsumer) -> None:
         await consumer.stop()
 
 
-def _message(record: object) -> Message:
-    r = record
-    headers = {k: bytes(v or b"") for k, v in getattr(r, "headers", None) or ()}
-    return Message(
-        r.partition,  # type: ignore[attr-defined]
-        r.offset,  # type: ignore[attr-defined]
-        r.key,  # type: ignore[attr-defined]
-        r.value or b"",  # type: ignore[attr-defined]
-        headers,
-        r.timestamp,  # type: ignore[attr-defined]
-    )
+def _message(r: ConsumerRecord[bytes, bytes]) -> Message:
+    headers = {k: bytes(v or b"") for k, v in r.headers or ()}
+    return Message(r.partition, r.offset, r.key, r.value or b"", headers, r.timestamp)
 
 
 async def consume(

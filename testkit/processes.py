@@ -15,9 +15,10 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = Path(__file__).resolve().parents[1]
 AIRMP = str(Path(sys.executable).parent / "airmp")
@@ -93,6 +94,26 @@ def poll(what: Callable[[], T | None], timeout: float, interval: float = 0.3) ->
         if time.monotonic() > deadline:
             return None
         time.sleep(interval)
+
+
+Samples = dict[str, dict[tuple[tuple[str, str], ...], float]]  # name -> labels -> value
+
+
+def scrape(port: str | int) -> Samples | None:
+    """A worker's /metrics, parsed; None while it does not answer."""
+    try:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    except httpx.HTTPError:
+        return None
+    out: Samples = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = sample.value
+    return out
+
+
+def by_label(samples: Samples, name: str, label: str) -> dict[str, float]:
+    return {dict(k)[label]: v for k, v in samples.get(name, {}).items()}
 
 
 def http_status(url: str) -> int | None:
@@ -191,8 +212,12 @@ class Endpoint:
             self.process.wait(timeout=20)
         self.process = None
 
-    def accepted(self) -> dict[str, list[dict[str, object]]]:
-        return httpx.get(f"{self.base_url}/_mock/accepted", timeout=10).json()  # type: ignore[no-any-return]
+    def accepted(self) -> dict[str, list[dict[str, Any]]]:
+        """What the endpoint accepted: {"batches": [...], "requests": [...]}."""
+        view: dict[str, list[dict[str, Any]]] = httpx.get(
+            f"{self.base_url}/_mock/accepted", timeout=10
+        ).json()
+        return view
 
     def faults(self, **changes: object) -> None:
         httpx.post(f"{self.base_url}/_mock/faults", json=changes, timeout=10).raise_for_status()
@@ -209,15 +234,13 @@ class Endpoint:
 
     def wait_for_events(
         self, ids: set[str], timeout: float = 120
-    ) -> dict[str, list[dict[str, object]]]:
+    ) -> dict[str, list[dict[str, Any]]]:
         """Until every mParticle event id in `ids` was accepted (or timeout): the last view."""
         deadline = time.monotonic() + timeout
         while True:
             view = self.accepted()
             seen = {
-                e["data"]["source_message_id"]  # type: ignore[index]
-                for b in view["batches"]
-                for e in b.get("events", [])  # type: ignore[attr-defined]
+                e["data"]["source_message_id"] for b in view["batches"] for e in b.get("events", [])
             }
             if ids <= seen or time.monotonic() > deadline:
                 return view

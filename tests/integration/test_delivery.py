@@ -12,12 +12,12 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from test_pipeline import expected_records
 
 from sinks import RequestLimits
 from testkit import journeys
 from testkit.kafka import consume, create_topics, produce
 from testkit.processes import Endpoint, Worker, worker_env
+from tests.integration.test_pipeline import expected_records
 
 LIMITS = RequestLimits()  # what the worker's sink packs to
 
@@ -57,7 +57,7 @@ def accepted_ids(view: dict[str, Any]) -> set[str]:
 
 def test_everything_arrives_within_mparticle_limits(
     kafka_bootstrap: str, endpoint: Endpoint, tmp_path: Path
-):
+) -> None:
     notifications = journeys.build(wallets=40, seed=11)
     expected = expected_records(notifications)
     env = worker_env(kafka_bootstrap, tmp_path, **endpoint.env())
@@ -81,7 +81,7 @@ def test_everything_arrives_within_mparticle_limits(
 
 def test_a_bad_batch_goes_to_dead_letters_and_the_rest_arrive(
     kafka_bootstrap: str, endpoint: Endpoint, tmp_path: Path
-):
+) -> None:
     notifications = journeys.build(wallets=5, seed=12)
     expected = expected_records(notifications)
     bad = orjson.loads(expected[len(expected) // 2])
@@ -109,7 +109,7 @@ def test_a_bad_batch_goes_to_dead_letters_and_the_rest_arrive(
 
 def test_sigkill_between_send_and_commit_resends_the_same_batch(
     kafka_bootstrap: str, endpoint: Endpoint, tmp_path: Path
-):
+) -> None:
     notifications = journeys.build(wallets=5, seed=13)
     expected = expected_records(notifications)
     # mParticle accepts, but the worker does not hear so before it is killed.
@@ -158,7 +158,7 @@ def test_sigkill_between_send_and_commit_resends_the_same_batch(
 
 def test_wrong_credentials_stop_the_sink_and_commit_nothing(
     kafka_bootstrap: str, endpoint: Endpoint, tmp_path: Path
-):
+) -> None:
     notifications = journeys.build(wallets=3, seed=14)
     expected = expected_records(notifications)
     secret = "not-the-secret-4711"

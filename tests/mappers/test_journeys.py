@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from mappers import Mapper, MappingOptions, WalletState
+from mappers import Mapper, MappingOptions, Outcome, WalletState
 from mappers.models import validate_record
 from testkit.builders import (
     CARD,
@@ -117,9 +117,7 @@ def test_points_carried_per_account_and_older_points_ignored() -> None:
         event_id="p-1",
         date="2025-03-01T10:00:00",
     )
-    assert mapper.map_bytes(raw(both)).record["batch"]["user_attributes"] == {
-        "points_balance": "140"
-    }  # type: ignore[index]
+    assert profile(mapper.map_bytes(raw(both))) == {"points_balance": "140"}
     one = notification(
         "SERVICE.TRIGGER",
         [
@@ -129,18 +127,14 @@ def test_points_carried_per_account_and_older_points_ignored() -> None:
         event_id="p-2",
         date="2025-03-02T10:00:00",
     )  # fmt: skip
-    assert mapper.map_bytes(raw(one)).record["batch"]["user_attributes"] == {
-        "points_balance": "200"
-    }  # type: ignore[index]
+    assert profile(mapper.map_bytes(raw(one))) == {"points_balance": "200"}
     stale = notification(
         "WALLET.ACCOUNT.CREATE.SCHEME",
         [op("walletAccountTransactionEntity", "UPDATE", points("AT-18", 5))],
         event_id="p-0",
         date="2025-02-01T10:00:00",
     )
-    assert mapper.map_bytes(raw(stale)).record["batch"]["user_attributes"] == {
-        "points_balance": "200"
-    }  # type: ignore[index]
+    assert profile(mapper.map_bytes(raw(stale))) == {"points_balance": "200"}
 
 
 def test_void_reference_from_state() -> None:
@@ -219,3 +213,9 @@ def test_the_same_delivery_again_is_a_rerun_and_re_emits() -> None:
     assert other_delivery.duplicate and other_delivery.record is None
     stored = WalletState.from_dict(first.state.to_dict() if first.state else {})
     assert stored.seen_tags == {purchase["headers"]["eesEventId"]: "air[0]@7"}
+
+
+def profile(outcome: Outcome) -> dict[str, str]:
+    assert outcome.record is not None, outcome.rejection
+    attributes: dict[str, str] = outcome.record["batch"]["user_attributes"]
+    return attributes

@@ -10,32 +10,13 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 import mappers
 from testkit import journeys
 from testkit.kafka import create_topics, produce
-from testkit.processes import AIRMP, Worker, clean_env, poll, worker_env
+from testkit.processes import AIRMP, Samples, Worker, by_label, clean_env, poll, scrape, worker_env
 
 pytestmark = pytest.mark.integration
-
-Samples = dict[str, dict[tuple[tuple[str, str], ...], float]]
-
-
-def scrape(port: str) -> Samples | None:
-    try:
-        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
-    except httpx.HTTPError:
-        return None
-    out: Samples = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            out.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = sample.value
-    return out
-
-
-def by_label(samples: Samples, name: str, label: str) -> dict[str, float]:
-    return {dict(k)[label]: v for k, v in samples.get(name, {}).items()}
 
 
 def test_counters_equal_the_known_run(kafka_bootstrap: str, tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ from streams.app import app_options, pipeline
 from streams.dead_letters import DeadLetterTopic
 from streams.offsets import App
 from streams.pipeline import Pipeline, Topics
-from streams.source import H_OFFSET, H_PARTITION, H_TOPIC
+from streams.source import H_OFFSET, H_PARTITION, H_TOPIC, headers_dict
 from testkit.builders import WALLET
 from testkit.cases import CASES
 from testkit.local_mparticle import LocalEndpoint
@@ -86,9 +86,7 @@ async def _next(channel: ChannelT) -> EventT:
 
 
 def _headers(event: EventT) -> dict[str, bytes]:
-    raw = event.message.headers or {}
-    items = raw.items() if isinstance(raw, dict) else raw
-    return {k: bytes(v) for k, v in items}
+    return headers_dict(event.message.headers)
 
 
 def _notification(name: str) -> bytes:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from typing import Any, cast
 
 import faust
 import pytest
@@ -39,7 +39,7 @@ def tp(app: faust.App) -> TP:
 async def sought(app: faust.App, tp: TP, committed: int | None = COMMITTED) -> Consumer:
     """The app's consumer after the start-up seek to the committed offset of `tp`."""
     consumer: Any = app.consumer
-    app.topics._acking_topics.add(tp.topic)  # as when the ingest agent subscribes
+    cast(Any, app.topics)._acking_topics.add(tp.topic)  # as when the ingest agent subscribes
 
     async def seek_to_committed() -> dict[TP, int | None]:
         return {tp: committed}
@@ -74,7 +74,7 @@ def committable(consumer: Consumer, tp: TP) -> int | None:
     return consumer._filter_committable_offsets([tp]).get(tp)
 
 
-async def test_the_message_at_the_committed_offset_is_never_jumped(app: faust.App, tp: TP):
+async def test_the_message_at_the_committed_offset_is_never_jumped(app: faust.App, tp: TP) -> None:
     # Faust's guard `min(acked) - committed > 1` let 31 and 32 commit over 30 (-> 33).
     consumer: Any = await sought(app, tp)
     assert consumer.sought == []  # aiokafka seeks a partition with a committed offset
@@ -85,14 +85,14 @@ async def test_the_message_at_the_committed_offset_is_never_jumped(app: faust.Ap
     assert committable(consumer, tp) == 33
 
 
-async def test_a_message_faust_skips_but_acks_is_not_committed(app: faust.App, tp: TP):
+async def test_a_message_faust_skips_but_acks_is_not_committed(app: faust.App, tp: TP) -> None:
     # Stream.__aiter__ acks a message it skips for an old generation: not processed.
     consumer = await sought(app, tp)
     message(tp, 30).ack(consumer)
     assert committable(consumer, tp) is None
 
 
-async def test_a_stale_batch_after_the_seek_neither_drops_nor_gaps(app: faust.App, tp: TP):
+async def test_a_stale_batch_after_the_seek_neither_drops_nor_gaps(app: faust.App, tp: TP) -> None:
     # After the seek to 30, the drain loop still holds a batch fetched before it (35, 36);
     # then the re-fetched 30..36 arrive. Faust made 31..35 a committable "gap" and dropped
     # 30..34 as already read: committed 37 with 30..34 never processed. Ours delivers 30..34
@@ -124,7 +124,7 @@ async def test_a_stale_batch_after_the_seek_neither_drops_nor_gaps(app: faust.Ap
     assert committable(consumer, tp) == 37
 
 
-async def test_a_partition_never_committed_starts_at_the_log_start(app: faust.App, tp: TP):
+async def test_a_partition_never_committed_starts_at_the_log_start(app: faust.App, tp: TP) -> None:
     # aiokafka's seek_to_committed leaves such a partition where it was before a rebalance:
     # past messages fetched then and cleared from the queues.
     consumer: Any = await sought(app, tp, committed=None)
@@ -135,7 +135,7 @@ async def test_a_partition_never_committed_starts_at_the_log_start(app: faust.Ap
     assert committable(consumer, tp) == 2
 
 
-async def test_a_hole_is_read_again_when_the_log_has_the_message(app: faust.App, tp: TP):
+async def test_a_hole_is_read_again_when_the_log_has_the_message(app: faust.App, tp: TP) -> None:
     consumer: Any = await sought(app, tp)
     seeks: list[tuple[TP, int]] = []
 
@@ -154,7 +154,7 @@ async def test_a_hole_is_read_again_when_the_log_has_the_message(app: faust.App,
     assert committable(consumer, tp) is None
 
 
-async def test_a_hole_the_log_has_no_message_in_is_committed_past(app: faust.App, tp: TP):
+async def test_a_hole_the_log_has_no_message_in_is_committed_past(app: faust.App, tp: TP) -> None:
     # A transaction marker, compaction or retention: the log's next message is 32.
     consumer: Any = await sought(app, tp)
 
@@ -168,11 +168,11 @@ async def test_a_hole_the_log_has_no_message_in_is_committed_past(app: faust.App
     assert committable(consumer, tp) == 33
 
 
-def test_the_app_commits_by_the_ledger(app: faust.App):
+def test_the_app_commits_by_the_ledger(app: faust.App) -> None:
     assert isinstance(app.consumer, LedgerConsumer)
 
 
-def test_ledger_advances_over_finished_and_absent_offsets():
+def test_ledger_advances_over_finished_and_absent_offsets() -> None:
     tp = TP("t", 0)
     ledger = Ledger()
     ledger.start(tp, 10)
@@ -187,7 +187,7 @@ def test_ledger_advances_over_finished_and_absent_offsets():
     assert ledger.hole(tp) is None
 
 
-async def test_resuming_flowing_streams_keeps_their_queues(app: faust.App):
+async def test_resuming_flowing_streams_keeps_their_queues(app: faust.App) -> None:
     # Recovery resumes the flow after the seek to the committed offsets, when the drain loop
     # may already have queued the message at the committed offset: Faust cleared it.
     flow = app.flow_control
@@ -201,7 +201,7 @@ async def test_resuming_flowing_streams_keeps_their_queues(app: faust.App):
     assert queue.qsize() == 0
 
 
-async def test_no_commit_after_kafka_refused_a_produced_message(app: faust.App, tp: TP):
+async def test_no_commit_after_kafka_refused_a_produced_message(app: faust.App, tp: TP) -> None:
     consumer: Any = await sought(app, tp)
     exits: list[int] = []
     consumer.exit = exits.append
@@ -221,7 +221,9 @@ async def test_no_commit_after_kafka_refused_a_produced_message(app: faust.App, 
     assert exits == [75]
 
 
-async def test_a_message_fetched_again_is_delivered_again_only_if_cleared(app: faust.App, tp: TP):
+async def test_a_message_fetched_again_is_delivered_again_only_if_cleared(
+    app: faust.App, tp: TP
+) -> None:
     consumer: Any = await sought(app, tp)
     delivered: list[int] = []
 
