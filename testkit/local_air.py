@@ -614,10 +614,9 @@ class AirState:
         current, lifetime = _balance(known, "current"), _balance(known, "lifetime")
         after = copy.deepcopy(known)
         balances = dict(after.get("balances") or {})
+        usable = _balance(known, "usable") if "usable" in balances else current
         balances.update(
-            current=current + points,
-            usable=_balance(known, "usable") + points,
-            lifetime=lifetime + points,
+            current=current + points, usable=usable + points, lifetime=lifetime + points
         )
         after["balances"] = balances
         after["lastUpdated"] = air.entity_date(now)
