@@ -8,37 +8,6 @@ from typing import Any
 from mappers.currencies import exponent
 from mappers.vocabulary import ENVIRONMENTS, normalise_identity_key
 
-# TEMPORARY (branch wt-air): a local copy of config.settings.normalise_identity_key, so that
-# mappers does not import config (an import cycle); the lead resolves it at merge.
-_IDENTITY_KEYS: tuple[str, ...] = (
-    "customer_id",
-    "email",
-    "other",
-    *(f"other_id_{n}" for n in range(2, 11)),
-    "mobile_number",
-    "phone_number_2",
-    "phone_number_3",
-    "facebook",
-    "facebook_custom_audience_id",
-    "google",
-    "twitter",
-    "microsoft",
-    "yahoo",
-    "alias",
-)
-_COMPACT_IDENTITY_KEYS = {key.replace("_", ""): key for key in _IDENTITY_KEYS}
-
-
-def normalise_identity_key(value: str) -> str:
-    """`customerid`, `Customer_ID`, `otherid2` -> mParticle's underscored key."""
-    compact = value.strip().lower().replace("_", "").replace("-", "")
-    try:
-        return _COMPACT_IDENTITY_KEYS[compact]
-    except KeyError:
-        raise ValueError(
-            "must be an mParticle identity type: " + ", ".join(_IDENTITY_KEYS)
-        ) from None
-
 
 @dataclass(frozen=True, slots=True)
 class MappingOptions:
