@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mappers.currencies import is_currency
@@ -119,6 +119,22 @@ class Settings(BaseSettings):
     sink_max_backoff_seconds: float = Field(60.0, gt=0)
     sink_shutdown_grace_seconds: float = Field(10.0, ge=0, le=600)
 
+    # --- AIR as a destination: rewards (and SPEND.VOID look-ups) -------------------------
+    # Without a client id and secret the reward path is off (the worker says so at start).
+    air_client_id: str = Field("", description="AIR API client id (X-EES-AUTH-CLIENT-ID)")
+    air_client_secret: SecretStr = SecretStr("")
+    air_wallet_url: str = Field(
+        "", description="AIR wallet domain, e.g. https://wallet.sandbox.uk.eagleeye.com"
+    )
+    air_timeout_seconds: float = Field(10.0, gt=0, le=300)
+    air_rate_limit: float = Field(10.0, gt=0, description="AIR requests per second at most")
+    air_max_in_flight: int = Field(8, ge=1, le=256, description="concurrent requests to AIR")
+    air_max_backoff_seconds: float = Field(60.0, gt=0, description="cap of the retry interval")
+    reward_topic: str = "air-reward-requests"
+    reward_memory_days: int = Field(
+        30, ge=1, le=3650, description="how long a granted reference is remembered"
+    )
+
     # --- Operations ----------------------------------------------------------------------
     log_format: LogFormat = LogFormat.text
     log_level: str = "info"
@@ -184,6 +200,31 @@ class Settings(BaseSettings):
             raise ValueError("must be one of debug, info, warn, error, crit")
         return value
 
+    @field_validator("air_wallet_url")
+    @classmethod
+    def _air_wallet_url(cls, value: str) -> str:
+        value = value.strip()
+        if value and not re.fullmatch(r"https?://[^\s/]+(:\d+)?(/[^\s]*)?", value):
+            raise ValueError("must be a base URL like https://wallet.sandbox.uk.eagleeye.com")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _air_credentials(self) -> Settings:
+        given = {
+            "AIRMP_AIR_CLIENT_ID": bool(self.air_client_id),
+            "AIRMP_AIR_CLIENT_SECRET": bool(self.air_client_secret.get_secret_value()),
+            "AIRMP_AIR_WALLET_URL": bool(self.air_wallet_url),
+        }
+        if any(given.values()) and not all(given.values()):
+            missing = ", ".join(name for name, ok in given.items() if not ok)
+            raise ValueError(f"AIR is half configured: {missing} missing")
+        return self
+
+    @property
+    def air_enabled(self) -> bool:
+        """AIR credentials are set: rewards are delivered and SPEND.VOID may ask AIR."""
+        return bool(self.air_client_id)
+
     @property
     def kafka_max_bytes(self) -> int:
         """Kafka's size limit for our topics, fetches and produce requests: the largest
@@ -202,9 +243,11 @@ class SettingsError(Exception):
 
 
 def _describe(error: Mapping[str, Any]) -> str:
-    field = str(error["loc"][0]) if error.get("loc") else "?"
-    variable = ENV_PREFIX + field.upper()
     message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+    if not error.get("loc"):  # a check across settings: its message names them (no values)
+        return f"invalid settings: {message}"
+    field = str(error["loc"][0])
+    variable = ENV_PREFIX + field.upper()
     secret = Settings.model_fields.get(field)
     if secret is not None and secret.annotation in (SecretStr, SecretStr | None):
         return f"invalid setting {variable}: {message}"

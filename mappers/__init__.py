@@ -5,6 +5,7 @@ silent are in docs/mapping-decisions.md.
 """
 
 from mappers.options import MappingOptions
+from mappers.pos import void_lookup
 from mappers.process import Outcome, process
 from mappers.reading import Notification, Rejection, RejectReason, parse
 from mappers.registry import FAMILIES, REGISTRY, family_of
@@ -25,4 +26,5 @@ __all__ = [
     "family_of",
     "parse",
     "process",
+    "void_lookup",
 ]

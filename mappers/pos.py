@@ -21,6 +21,8 @@ from mappers.extract import (
     sum_after_discount,
     summary,
 )
+from mappers.reading import Notification
+from mappers.state import WalletState
 from mappers.values import compact, dig, id_text, major, num, obj, put, text
 
 
@@ -149,15 +151,40 @@ def map_refund(c: Context) -> None:
 
 
 def _parent_reference(c: Context, transaction: dict[str, Any]) -> str | None:
-    """The reference of the transaction's parent: in this event, else from wallet state."""
-    parent = id_text(transaction.get("parentWalletTransactionId"))
-    if parent is None or parent == "0":
+    """The reference of the transaction's parent: in this event, else from wallet state,
+    else what the caller looked up in AIR."""
+    parent = _parent_id(transaction)
+    if parent is None:
         return None
-    for op, value in c.n.values("walletTransactionEntity"):
-        same = op != "DELETE" and id_text(value.get("walletTransactionId")) == parent
+    return _reference_in(c.n, parent) or c.state.transactions.get(parent) or c.looked_up.get(parent)
+
+
+def _parent_id(transaction: dict[str, Any]) -> str | None:
+    parent = id_text(transaction.get("parentWalletTransactionId"))
+    return None if parent is None or parent == "0" else parent
+
+
+def _reference_in(n: Notification, transaction_id: str) -> str | None:
+    for op, value in n.values("walletTransactionEntity"):
+        same = op != "DELETE" and id_text(value.get("walletTransactionId")) == transaction_id
         if same and (reference := text(value.get("reference"))):
             return reference
-    return c.state.transactions.get(parent)
+    return None
+
+
+def void_lookup(n: Notification, state: WalletState | None) -> tuple[str, str] | None:
+    """(walletId, parent walletTransactionId) of a SPEND.VOID whose parent's reference
+    neither the event nor the wallet's state knows: what to ask AIR for (MAPPING.md).
+    None for every other event. Pure: the caller does the asking."""
+    if n.event_name != "POSCONNECT.WALLET.SPEND.VOID" or n.wallet_id is None:
+        return None
+    spend = last_transaction(n, "SPEND")
+    parent = _parent_id(spend) if spend is not None else None
+    if parent is None or _reference_in(n, parent):
+        return None
+    if state is not None and parent in state.transactions:
+        return None
+    return n.wallet_id, parent
 
 
 def _total(coupons: list[dict[str, Any]]) -> int | float:
@@ -195,7 +222,8 @@ def map_spend(c: Context) -> None:
 
 
 def map_spend_void(c: Context) -> None:
-    """As SPEND; the original reference comes from wallet state (no AIR API client here)."""
+    """As SPEND; the original reference from the event, wallet state, or AIR (looked up by
+    the caller: see `void_lookup`)."""
     spend = _spend(c)
     attributes: dict[str, str] = {}
     original = _parent_reference(c, spend)

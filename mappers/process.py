@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,15 +34,17 @@ def process(
     state: WalletState | None,
     options: MappingOptions,
     tag: str | None = None,
+    looked_up: Mapping[str, str] | None = None,
 ) -> Outcome:
     """Map one event with the wallet's state. `tag` names the delivery (the worker passes
     the source topic/partition/offset): the same delivery seen again is re-mapped, so a
     record lost in a crash is emitted again; another delivery of a seen event is a duplicate.
+    `looked_up` has the references the caller found in AIR for `pos.void_lookup`.
     """
     if isinstance(notification, Rejection):
         return Outcome(state, rejection=notification)
     try:
-        return _process(notification, state, options, tag)
+        return _process(notification, state, options, tag, looked_up or {})
     except Exception as exc:
         if options.strict:  # tests: a mapper that raises is a bug to see, not a dead letter
             raise
@@ -51,7 +54,11 @@ def process(
 
 
 def _process(
-    n: Notification, state: WalletState | None, options: MappingOptions, tag: str | None
+    n: Notification,
+    state: WalletState | None,
+    options: MappingOptions,
+    tag: str | None,
+    looked_up: Mapping[str, str],
 ) -> Outcome:
     entry = REGISTRY.get(n.event_name)
     if n.wallet_id is None:
@@ -81,7 +88,8 @@ def _process(
 
     identity = after.identity(options.identity_type)
     limits = Limits()
-    c = Context(n, after, options, Events(n.event_id, at // 1000, limits), identity)
+    events = Events(n.event_id, at // 1000, limits)
+    c = Context(n, after, options, events, identity, looked_up=looked_up)
     try:
         entry[1](c)
     except MissingOperation as missing:

@@ -76,15 +76,23 @@ def create_topics_or_exit(settings: Settings) -> None:
 
 @cli.command("map")
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=False, allow_dash=True))
-def map_command(files: tuple[str, ...]) -> None:
+@click.option(
+    "--air-lookups",
+    is_flag=True,
+    help="ask AIR (AIRMP_AIR_*) for a SPEND.VOID's parent reference the input lacks",
+)
+def map_command(files: tuple[str, ...], air_lookups: bool) -> None:
     """Map AIR notifications (files, or stdin) to mParticle-ready records on stdout.
 
     Each input is a JSON object, a JSON array of objects, or JSON Lines. Bad inputs are
-    reported on stderr as JSON lines with their reason.
+    reported on stderr as JSON lines with their reason. Offline unless --air-lookups.
     """
-    from ops.map import run_map
+    from ops.map import map_with_air_lookups, run_map
 
-    sys.exit(run_map(list(files), read_settings(), sys.stdout.buffer, sys.stderr))
+    settings = read_settings()
+    if air_lookups:
+        sys.exit(map_with_air_lookups(list(files), settings, sys.stdout.buffer, sys.stderr))
+    sys.exit(run_map(list(files), settings, sys.stdout.buffer, sys.stderr))
 
 
 @cli.command("mock-mparticle")
@@ -103,6 +111,90 @@ def mock_mparticle_command(
 
     asyncio.run(
         run_endpoint(host, port, api_key=api_key, api_secret=api_secret, record=record_path)
+    )
+
+
+@cli.command("mock-air")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8091, show_default=True, type=int)
+@click.option("--client-id", envvar="AIRMP_AIR_CLIENT_ID", default="local-air-client")
+@click.option("--client-secret", envvar="AIRMP_AIR_CLIENT_SECRET", default="local-air-secret")
+@click.option("--wallets", "wallets_file", default=None, help="JSON file of known wallets")
+@click.option(
+    "--trigger",
+    "triggers",
+    multiple=True,
+    metavar="REF=points:N|ecoupon:CAMPAIGN",
+    help="an SBA trigger it knows (default WELCOME5000=points:5000)",
+)
+@click.option("--triggers-file", default=None, help="JSON object of triggers")
+@click.option("--record", "record_path", default=None, help="append grants (JSONL)")
+@click.option(
+    "--emit-kafka", default=None, metavar="HOST:PORT", help="produce SERVICE.TRIGGER here"
+)
+@click.option("--emit-topic", default=None, help="... to this topic (the AIR input topic)")
+@click.option("--emit-url", default=None, help="POST SERVICE.TRIGGER here (the AIR webhook edge)")
+@click.option("--emit-token", envvar="AIRMP_AIR_WEBHOOK_TOKEN", default=None)
+@click.option("--prefix", default="", help="API prefix of its routes, such as /2.0")
+def mock_air_command(
+    host: str,
+    port: int,
+    client_id: str,
+    client_secret: str,
+    wallets_file: str | None,
+    triggers: tuple[str, ...],
+    triggers_file: str | None,
+    record_path: str | None,
+    emit_kafka: str | None,
+    emit_topic: str | None,
+    emit_url: str | None,
+    emit_token: str | None,
+    prefix: str,
+) -> None:
+    """Run the local AIR (signed wallet API, rewards, SERVICE.TRIGGER) for tests and demos."""
+    import asyncio
+
+    from testkit.local_air import DEFAULT_TRIGGERS, run_local_air
+
+    try:
+        asyncio.run(
+            run_local_air(
+                host,
+                port,
+                client_id=client_id,
+                client_secret=client_secret,
+                wallets_file=wallets_file,
+                triggers=triggers or DEFAULT_TRIGGERS,
+                triggers_file=triggers_file,
+                record=record_path,
+                emit_bootstrap=emit_kafka,
+                emit_topic=emit_topic,
+                emit_url=emit_url,
+                emit_token=emit_token,
+                prefix=prefix,
+            )
+        )
+    except ValueError as exc:
+        click.echo(f"airmp mock-air: {exc}", err=True)
+        sys.exit(2)
+
+
+@cli.command("reward")
+@click.option("--identity", required=True, help="the customer's AIR identity value")
+@click.option("--trigger", "triggers", required=True, multiple=True, help="SBA action reference")
+@click.option("--reference", default=None, help="idempotency key (default: a new one)")
+@click.option("--note", default=None, help="why, kept with the request")
+def reward_command(
+    identity: str, triggers: tuple[str, ...], reference: str | None, note: str | None
+) -> None:
+    """Produce one reward request by hand; the worker's reward agent asks AIR for it once.
+
+    Exit status: 0 produced, 2 a bad request or Kafka errors (one line).
+    """
+    from ops.reward import run_reward
+
+    sys.exit(
+        run_reward(read_settings(), identity, triggers, reference, note, sys.stdout, sys.stderr)
     )
 
 

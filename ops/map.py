@@ -7,16 +7,21 @@ the input only (no clock), so two runs on the same input are byte-identical.
 
 from __future__ import annotations
 
+import asyncio
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO, TextIO
 
 import orjson
 
 from config.settings import Settings
-from mappers import Mapper, MappingOptions, Rejection, parse
+from mappers import Mapper, MappingOptions, Notification, Rejection, parse, void_lookup
+from sinks import AirClient, ReferenceLookups
 
 STDIN = "-"
+
+
+Lookup = Callable[[str, str], "str | None"]  # (walletId, walletTransactionId) -> reference
 
 
 def run_map(
@@ -25,8 +30,10 @@ def run_map(
     stdout: BinaryIO,
     stderr: TextIO,
     stdin: BinaryIO | None = None,
+    lookup: Lookup | None = None,
 ) -> int:
-    """Map every input in order with one in-memory Mapper; 2 if a file cannot be read."""
+    """Map every input in order with one in-memory Mapper; 2 if a file cannot be read.
+    With `lookup`, a SPEND.VOID whose parent is unknown asks it (`--air-lookups`)."""
     mapper = Mapper(MappingOptions.from_settings(settings))
     status = 0
     for path in paths or [STDIN]:
@@ -39,7 +46,8 @@ def run_map(
             continue
         for index, raw in _items(data):
             notification = parse(raw)
-            outcome = mapper.map_notification(notification)
+            looked_up = _look_up(mapper, notification, lookup) if lookup else None
+            outcome = mapper.map_notification(notification, looked_up)
             if outcome.record is not None:
                 stdout.write(orjson.dumps(outcome.record) + b"\n")
             if outcome.rejection is not None:
@@ -53,6 +61,41 @@ def run_map(
                 stderr.write(orjson.dumps(line).decode() + "\n")
     stdout.flush()
     return status
+
+
+def _look_up(
+    mapper: Mapper, notification: Notification | Rejection, lookup: Lookup
+) -> dict[str, str] | None:
+    if isinstance(notification, Rejection) or notification.wallet_id is None:
+        return None
+    ask = void_lookup(notification, mapper.states.get(notification.wallet_id))
+    reference = lookup(*ask) if ask is not None else None
+    return {ask[1]: reference} if ask is not None and reference is not None else None
+
+
+def map_with_air_lookups(
+    paths: list[str], settings: Settings, stdout: BinaryIO, stderr: TextIO
+) -> int:
+    """`airmp map --air-lookups`: as run_map, asking AIR (the configured client) for what
+    a SPEND.VOID's record needs and wallet state does not know."""
+    if not settings.air_enabled:
+        stderr.write(
+            "airmp map: --air-lookups needs AIRMP_AIR_CLIENT_ID, _SECRET and _WALLET_URL\n"
+        )
+        return 2
+    with asyncio.Runner() as runner:
+        client = AirClient.from_settings(settings)
+        lookups = ReferenceLookups(client)
+        try:
+            return run_map(
+                paths,
+                settings,
+                stdout,
+                stderr,
+                lookup=lambda w, t: runner.run(lookups.reference(w, t)),
+            )
+        finally:
+            runner.run(client.close())
 
 
 def _read(path: str, stdin: BinaryIO | None) -> bytes:

@@ -163,10 +163,11 @@ class AirClient:
     @classmethod
     def from_settings(cls, settings: Any, **overrides: Any) -> AirClient:
         """Build from settings (duck-typed: air_wallet_url, air_client_id, air_client_secret,
-        air_timeout_seconds, air_rate_limit); keyword overrides win."""
+        air_timeout_seconds, air_rate_limit, air_max_in_flight); keyword overrides win."""
         kwargs: dict[str, Any] = {
             "timeout": settings.air_timeout_seconds,
             "rate_limit": settings.air_rate_limit,
+            "max_in_flight": settings.air_max_in_flight,
         }
         kwargs.update(overrides)
         return cls(

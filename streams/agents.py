@@ -85,7 +85,8 @@ async def wallet_one(p: Pipeline, event: EventT) -> None:
     stored = p.wallet_state.get(key)
     state = mappers.WalletState.from_dict(stored) if stored is not None else None
     tag = source.delivery_tag(source_headers(event))
-    outcome = mappers.process(parsed, state, p.options, tag=tag)
+    looked_up = await look_up(p, parsed, state)
+    outcome = mappers.process(parsed, state, p.options, tag=tag, looked_up=looked_up)
     count(outcome)
     # Store what the mapper returns, as `airmp map`'s store does (a rejected event may
     # still have changed state: it happened in AIR). Faust persists assignments only.
@@ -99,6 +100,18 @@ async def wallet_one(p: Pipeline, event: EventT) -> None:
     elif outcome.record is not None:
         metrics.RECORDS_OUT.labels(parsed.event_name).inc()
         await p.topics.records.send(key=key, value=orjson.dumps(outcome.record))
+
+
+async def look_up(
+    p: Pipeline, n: mappers.Notification, state: mappers.WalletState | None
+) -> dict[str, str] | None:
+    """What the mapper needs from AIR (a SPEND.VOID's parent reference), when it has a
+    client: awaited here, in the wallet's order, and bounded (sinks/air_lookups.py)."""
+    ask = mappers.void_lookup(n, state) if p.air is not None else None
+    if ask is None or p.air is None:
+        return None
+    reference = await p.air.lookups.reference(*ask)
+    return {ask[1]: reference} if reference is not None else None
 
 
 async def reject(p: Pipeline, event: EventT, rejection: mappers.Rejection, stage: Stage) -> None:

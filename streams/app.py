@@ -11,6 +11,7 @@ The agents are in streams/agents.py and streams/sink_agent.py; what they share i
 
 from __future__ import annotations
 
+import logging
 from functools import partial
 from typing import Any
 
@@ -19,11 +20,13 @@ import orjson
 
 import mappers
 from config import Settings
-from streams import agents, sink_agent
+from sinks import AirClient, ReferenceLookups
+from streams import agents, metrics, sink_agent
+from streams import rewards as rewards_agent
 from streams.dead_letters import DeadLetterTopic
 from streams.kafka import faust_credentials
 from streams.offsets import App
-from streams.pipeline import Pipeline, Topics
+from streams.pipeline import Air, Pipeline, Topics
 from streams.recovery import TableManager
 from streams.timers import install_timers
 from streams.topics import by_wallet_topic, topic_config
@@ -41,6 +44,7 @@ class OrjsonCodec(faust.Codec):
 
 
 faust.serializers.codecs.register("orjson", OrjsonCodec())
+log = logging.getLogger("airmp.app")
 
 
 class Worker(faust.Worker):
@@ -62,6 +66,11 @@ def create_app(settings: Settings, **faust_options: Any) -> faust.App:
     if settings.sink_enabled:
         deliver = partial(sink_agent.deliver_records, p)
         app.agent(p.topics.records, name="deliver_records", concurrency=1)(deliver)
+    if p.air is not None:
+        rewards = partial(rewards_agent.deliver_rewards, p)
+        app.agent(p.topics.rewards, name="deliver_rewards", concurrency=1)(rewards)
+    else:
+        app.task(say_rewards_off)
     install_views(p)
     install_timers(p)
     return app
@@ -88,6 +97,7 @@ def pipeline(app: faust.App, settings: Settings) -> Pipeline:
         by_wallet=topic(by_wallet_topic(settings)),
         records=topic(settings.records_topic),
         dead_letters=topic(settings.dead_letter_topic),
+        rewards=topic(settings.reward_topic),
     )
     wallet_state = app.Table(
         "wallet-state",
@@ -99,7 +109,30 @@ def pipeline(app: faust.App, settings: Settings) -> Pipeline:
     )
     options = mappers.MappingOptions.from_settings(settings)
     dead_letters = DeadLetterTopic(topics.dead_letters)
-    return Pipeline(app, settings, options, topics, wallet_state, dead_letters)
+    air = air_side(app, settings) if settings.air_enabled else None
+    return Pipeline(app, settings, options, topics, wallet_state, dead_letters, air)
+
+
+def air_side(app: faust.App, settings: Settings) -> Air:
+    """The AIR client, SPEND.VOID's look-ups and the rewards-granted table."""
+    client = AirClient.from_settings(settings)
+    lookups = ReferenceLookups(client, observer=lambda o: metrics.AIR_LOOKUPS.labels(o).inc())
+    granted = app.Table(
+        "rewards-granted",
+        default=None,
+        partitions=settings.topic_partitions,
+        # keys are identity values, as on the reward topic; values plain dicts as JSON
+        schema=faust.Schema(key_serializer="raw", value_serializer="orjson"),
+        options=rocksdb_options(settings),
+    )
+    return Air(client, lookups, granted)
+
+
+async def say_rewards_off() -> None:
+    log.info(
+        "rewards off: AIRMP_AIR_CLIENT_ID, AIRMP_AIR_CLIENT_SECRET and AIRMP_AIR_WALLET_URL"
+        " are not set, so reward requests wait on their topic"
+    )
 
 
 def app_options(settings: Settings) -> dict[str, Any]:

@@ -24,6 +24,7 @@ class Stage(StrEnum):
     INGEST = "ingest"  # the ingest agent, on the AIR input topic
     WALLET = "wallet"  # the wallet agent, on the by-wallet topic
     SINK = "sink"  # the sink agent, on the records topic
+    REWARD = "reward"  # the reward agent, on the reward topic
 
 
 class Fault(StrEnum):

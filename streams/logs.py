@@ -26,7 +26,11 @@ TEXT_FORMAT = "[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s"
 
 def secrets_of(settings: Settings) -> list[str]:
     """The secret values in the settings (empty ones aside), longest first."""
-    values = [settings.mparticle_api_key, settings.mparticle_api_secret]
+    values = [
+        settings.mparticle_api_key,
+        settings.mparticle_api_secret,
+        settings.air_client_secret,
+    ]
     if settings.kafka_sasl_password is not None:
         values.append(settings.kafka_sasl_password)
     found = {v.get_secret_value() for v in values if v.get_secret_value()}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
 
 from sinks.metrics import REGISTRY as SINK_REGISTRY
 from sinks.metrics import sink_metrics
@@ -35,4 +35,29 @@ RECOVERY_START = Gauge(
     "airmp_table_recovery_start_offset",
     "Changelog offset the last table recovery read from after, per partition (-1: all of it)",
     ["topic", "partition"],
+)
+REWARD_REQUESTS = Counter(
+    "airmp_reward_requests_total", "Reward requests read from the reward topic"
+)
+REWARDS = Counter(
+    "airmp_rewards_total",
+    "Reward requests finished, by outcome (granted, already_granted, dead_lettered)",
+    ["outcome"],
+)
+AIR_REQUESTS = Counter(
+    "airmp_air_requests_total",
+    "Requests to AIR, by operation and answer (status, timeout, connection_error)",
+    ["operation", "status"],
+)
+AIR_RETRIES = Counter("airmp_air_retries_total", "AIR requests retried, by reason", ["reason"])
+AIR_LATENCY = Histogram(
+    "airmp_air_request_seconds",
+    "AIR's answer time, by operation",
+    ["operation"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+AIR_LOOKUPS = Counter(
+    "airmp_air_lookups_total",
+    "SPEND.VOID parent references asked of AIR, by outcome (found, not_found, failed, cached)",
+    ["outcome"],
 )

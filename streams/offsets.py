@@ -85,6 +85,14 @@ def complete(event: EventT) -> None:
     event.ack()
 
 
+def hold(event: EventT) -> None:
+    """An agent that completes events out of order (the reward agent) holds each until it
+    completes it: a held offset holding the commit back is work in hand, not a hole."""
+    consumer = event.app.consumer
+    if isinstance(consumer, LedgerConsumer):
+        consumer.hold(event.message)
+
+
 class _ReadOffsets(defaultdict[TP, int | None]):
     """Faust's read offsets, hidden from its drain loop for the partitions we commit.
 
@@ -177,12 +185,17 @@ class LedgerConsumer(faust_aiokafka.Consumer):
         self._healed: dict[TP, float] = {}
         self._probe: aiokafka.AIOKafkaConsumer | None = None
         self._pending: defaultdict[TP, set[int]] = defaultdict(set)
+        self._held: defaultdict[TP, set[int]] = defaultdict(set)
         self._deliver = self.callback
         self.callback = self._deliver_once
 
     def mark_done(self, message: Message) -> None:
         self.ledger.done[message.tp].add(message.offset)
         self._pending[message.tp].discard(message.offset)
+        self._held[message.tp].discard(message.offset)
+
+    def hold(self, message: Message) -> None:
+        self._held[message.tp].add(message.offset)
 
     async def _deliver_once(self, message: Message) -> None:
         """Faust's delivery callback, minus messages finished or already queued: a seek back
@@ -215,6 +228,8 @@ class LedgerConsumer(faust_aiokafka.Consumer):
         self._gap.pop(tp, None)
         offset = self.ledger.advance(tp)
         hole = self.ledger.hole(tp)
+        if hole is not None and hole in self._held.get(tp, ()):
+            hole = None  # an agent has it in hand (see `hold`)
         if hole is None:
             self._holes.pop(tp, None)
         elif self._holes.get(tp, (None, 0.0))[0] != hole:
@@ -277,6 +292,7 @@ class LedgerConsumer(faust_aiokafka.Consumer):
             self.ledger.forget(tp)
             self._holes.pop(tp, None)
             self._pending.pop(tp, None)
+            self._held.pop(tp, None)
         await super().on_partitions_revoked(revoked)
 
     # -- holes ---------------------------------------------------------------------------

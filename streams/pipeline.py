@@ -14,6 +14,7 @@ from faust.types import ChannelT, TableT
 
 import mappers
 from config import Settings
+from sinks import AirClient, ReferenceLookups
 from streams.dead_letters import DeadLetterTopic
 
 
@@ -25,6 +26,7 @@ class Topics:
     by_wallet: ChannelT  # the same, re-keyed by walletId (internal)
     records: ChannelT  # mParticle-ready records, keyed by walletId
     dead_letters: ChannelT
+    rewards: ChannelT  # reward requests, keyed by identity value
 
 
 @dataclass(slots=True)
@@ -32,7 +34,18 @@ class Health:
     """What readiness depends on beside the app itself; agents and timers set it."""
 
     sink_stopped: str | None = None  # why the sink stopped (401/403, a status it cannot fix)
+    rewards_stopped: str | None = None  # why the reward agent stopped (AIR refused 401/403)
     broker_unreachable: str | None = None  # the last broker check's failure
+
+
+@dataclass(frozen=True, slots=True)
+class Air:
+    """The AIR side, when AIR credentials are set: the client, SPEND.VOID's look-ups, and
+    the references AIR granted (keyed by identity value, as the reward topic)."""
+
+    client: AirClient
+    lookups: ReferenceLookups
+    granted: TableT[bytes, dict[str, object] | None]
 
 
 @dataclass(slots=True)
@@ -43,4 +56,5 @@ class Pipeline:
     topics: Topics
     wallet_state: TableT[bytes, dict[str, object] | None]
     dead_letters: DeadLetterTopic
+    air: Air | None = None
     health: Health = field(default_factory=Health)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from typing import Any, cast
 
 import orjson
@@ -23,11 +22,11 @@ from streams import metrics
 from streams.dead_letters import Fault, Stage
 from streams.offsets import complete
 from streams.pipeline import Pipeline
+from streams.stopping import unless_stopping, wait_forever
 
 log = logging.getLogger("airmp.sink")
 
 TAKE_MAX = 1000
-EXIT_UNDELIVERED = 75  # EX_TEMPFAIL: stopped before mParticle accepted what it held
 
 
 async def deliver_records(p: Pipeline, stream: StreamT) -> None:
@@ -88,39 +87,8 @@ async def deliver_until_accepted(
                 " and restart; no offset is committed meanwhile.",
                 exc,
             )
-            await unless_stopping(p, asyncio.ensure_future(asyncio.Event().wait()))
+            await wait_forever(p)
         except DeliveryError as exc:
             p.health.sink_stopped = str(exc)
             log.critical("SINK STOPPED: %s; retrying in 60 s, nothing is acked.", exc)
             await unless_stopping(p, asyncio.ensure_future(asyncio.sleep(60)))
-
-
-async def unless_stopping(p: Pipeline, task: asyncio.Future[Any]) -> Any:
-    """Await `task`; when the worker is stopping and it has not finished within the grace
-    period, leave without completing (see `abandon`)."""
-    stopping_since: float | None = None
-    while True:
-        done, _ = await asyncio.wait({task}, timeout=0.5)
-        if done:
-            return task.result()
-        if p.app.should_stop:
-            now = asyncio.get_running_loop().time()
-            stopping_since = stopping_since or now
-            if now - stopping_since >= p.settings.sink_shutdown_grace_seconds:
-                task.cancel()
-                await abandon(p)
-
-
-async def abandon(p: Pipeline) -> None:
-    """Faust's shutdown waits for every taken event to be acked; ours must not be, as
-    mParticle has not accepted them. Commit what the other agents finished, then exit:
-    the records are delivered after the restart."""
-    log.critical(
-        "stopping with undelivered records: they stay uncommitted and are sent after restart"
-    )
-    try:
-        await asyncio.wait_for(p.app.producer.flush(), timeout=10)
-        await asyncio.wait_for(p.app.consumer.commit(), timeout=10)
-    finally:
-        logging.shutdown()
-        os._exit(EXIT_UNDELIVERED)

@@ -17,6 +17,8 @@ def readiness(p: Pipeline) -> list[str]:
     reasons = []
     if p.health.sink_stopped:
         reasons.append(f"sink stopped: {p.health.sink_stopped}")
+    if p.health.rewards_stopped:
+        reasons.append(f"rewards stopped: {p.health.rewards_stopped}")
     if not cast(TableManager, p.app.tables).recovery.completed.is_set():
         # Partitions may be assigned while the start-up seek still runs; the worker's
         # timers (broker check, lag) start only after it. (TableManagerT, the declared

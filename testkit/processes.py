@@ -70,6 +70,7 @@ def worker_env(bootstrap: str, data_dir: Path, **overrides: str) -> dict[str, st
         "AIRMP_INPUT_TOPIC": f"{app_id}-air",
         "AIRMP_RECORDS_TOPIC": f"{app_id}-records",
         "AIRMP_DEAD_LETTER_TOPIC": f"{app_id}-dlq",
+        "AIRMP_REWARD_TOPIC": f"{app_id}-rewards",
         "AIRMP_TOPIC_PARTITIONS": "3",
         "AIRMP_STORE": "memory://",
         "AIRMP_DATA_DIR": str(data_dir / "data"),
@@ -167,6 +168,38 @@ class Worker:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
+def start_local_service(
+    args: list[str], env: dict[str, str], log_path: Path, health_url: str, die: bool
+) -> subprocess.Popen[bytes]:
+    """An `airmp mock-...` command in a subprocess, once its health route answers."""
+    log = open(log_path, "ab")  # noqa: SIM115 - the child owns it
+    process = subprocess.Popen(
+        [AIRMP, *args],
+        env={**os.environ, **env},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        preexec_fn=die_with_parent if die else None,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(health_url, timeout=1).raise_for_status()
+            return process
+        except httpx.HTTPError:
+            if process.poll() is not None:
+                break
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"{args[0]} did not start: {log_path.read_text()}")
+
+
+def stop_local_service(process: subprocess.Popen[bytes] | None) -> None:
+    if process is not None and process.poll() is None:
+        process.terminate()
+        process.wait(timeout=20)
+
+
 @dataclass
 class Endpoint:
     """`airmp mock-mparticle` in a subprocess on a free loopback port."""
@@ -183,33 +216,21 @@ class Endpoint:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> Endpoint:
-        log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it
         env = {
-            **os.environ,
             "AIRMP_MPARTICLE_API_KEY": self.api_key,
             "AIRMP_MPARTICLE_API_SECRET": self.api_secret,
         }
-        self.process = subprocess.Popen(
-            [AIRMP, "mock-mparticle", "--port", str(self.port)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            preexec_fn=die_with_parent if self.die_with_parent else None,
+        self.process = start_local_service(
+            ["mock-mparticle", "--port", str(self.port)],
+            env,
+            self.log_path,
+            f"{self.base_url}/_mock/health",
+            self.die_with_parent,
         )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                httpx.get(f"{self.base_url}/_mock/health", timeout=1).raise_for_status()
-                return self
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        raise RuntimeError(f"local endpoint did not start: {self.log_path.read_text()}")
+        return self
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=20)
+        stop_local_service(self.process)
         self.process = None
 
     def accepted(self) -> dict[str, list[dict[str, Any]]]:
@@ -245,3 +266,65 @@ class Endpoint:
             if ids <= seen or time.monotonic() > deadline:
                 return view
             time.sleep(0.3)
+
+
+@dataclass
+class Air:
+    """`airmp mock-air` (the local AIR) in a subprocess on a free loopback port; for each
+    reward it grants it produces a SERVICE.TRIGGER to `emit_topic` when given."""
+
+    log_path: Path
+    client_id: str = "it-air-client"
+    client_secret: str = "it-air-secret"
+    wallets_file: Path | None = None
+    triggers: tuple[str, ...] = ("WELCOME5000=points:5000",)
+    emit_bootstrap: str | None = None
+    emit_topic: str | None = None
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+    die_with_parent: bool = False  # as Worker.die_with_parent
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> Air:
+        args = ["mock-air", "--port", str(self.port)]
+        args += [f"--trigger={trigger}" for trigger in self.triggers]
+        if self.wallets_file is not None:
+            args += ["--wallets", str(self.wallets_file)]
+        if self.emit_bootstrap and self.emit_topic:
+            args += ["--emit-kafka", self.emit_bootstrap, "--emit-topic", self.emit_topic]
+        env = self.env()  # as a worker's: the command reads the same settings
+        self.process = start_local_service(
+            args, env, self.log_path, f"{self.base_url}/_mock/health", self.die_with_parent
+        )
+        return self
+
+    def stop(self) -> None:
+        stop_local_service(self.process)
+        self.process = None
+
+    def granted(self) -> dict[str, Any]:
+        """{"grants": [...], "granted": {reference: n}, "requests": {...}, "repeats": {...}}."""
+        view: dict[str, Any] = httpx.get(f"{self.base_url}/_mock/granted", timeout=10).json()
+        return view
+
+    def faults(self, **changes: object) -> None:
+        httpx.post(f"{self.base_url}/_mock/faults", json=changes, timeout=10).raise_for_status()
+
+    def tell(self, notifications: list[bytes]) -> None:
+        """AIR notifications it learns wallets, balances and transactions from."""
+        body = b"[" + b",".join(notifications) + b"]"
+        httpx.post(
+            f"{self.base_url}/_mock/notifications", content=body, timeout=10
+        ).raise_for_status()
+
+    def env(self, secret: str | None = None) -> dict[str, str]:
+        """Worker settings that point the reward path here (`secret` to get it wrong)."""
+        return {
+            "AIRMP_AIR_CLIENT_ID": self.client_id,
+            "AIRMP_AIR_CLIENT_SECRET": secret or self.client_secret,
+            "AIRMP_AIR_WALLET_URL": self.base_url,
+            "AIRMP_AIR_MAX_BACKOFF_SECONDS": "1",
+        }

@@ -65,6 +65,7 @@ def _pipeline(settings: Settings) -> Pipeline:
         by_wallet=app.channel(),
         records=app.channel(),
         dead_letters=app.channel(),
+        rewards=app.channel(),
     )
     app.flow_control.resume()
     return dataclasses.replace(

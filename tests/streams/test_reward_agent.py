@@ -1,0 +1,159 @@
+"""The reward agent in process (Faust's test_context, memory tables, channels in place of
+topics) against the local AIR on loopback: each reference granted once, AIR's refusals
+dead-lettered with its status and body, transient faults retried, credentials stop it."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+
+import orjson
+import pytest
+from faust.types import ChannelT, EventT
+
+from config import load_settings
+from mappers.rewards import RewardRequest
+from streams import rewards
+from streams.app import app_options, pipeline
+from streams.dead_letters import DeadLetterTopic
+from streams.offsets import App
+from streams.pipeline import Pipeline, Topics
+from streams.source import headers_dict
+from testkit.local_air import LocalAir
+
+CLIENT_ID, SECRET = "agent-air-client", "agent-air-secret"
+AT = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+CARDS = [f"63010000000{n:05d}" for n in range(5)]
+WALLETS = [
+    {
+        "walletId": str(900200 + n),
+        "identities": [{"type": "CARD", "value": card}],
+        "points": {"accountId": str(8100 + n), "campaignId": "3001", "current": 100},
+    }
+    for n, card in enumerate(CARDS)
+]
+WAIT = 30.0  # a bound on waiting, never an assertion about speed
+
+
+@pytest.fixture
+async def air() -> AsyncIterator[LocalAir]:
+    async with LocalAir(
+        CLIENT_ID, SECRET, wallets=WALLETS, triggers=["WELCOME5000=points:5000"]
+    ) as local:
+        yield local
+
+
+def _pipeline(air: LocalAir, secret: str = SECRET) -> tuple[Pipeline, ChannelT]:
+    settings = load_settings(
+        kafka_bootstrap_servers="127.0.0.1:9",
+        store="memory://",
+        app_id="rewards",
+        air_client_id=CLIENT_ID,
+        air_client_secret=secret,
+        air_wallet_url=air.base_url,
+        air_max_backoff_seconds=0.05,
+        air_rate_limit=1000,
+    )
+    app = App("rewards", **app_options(settings))
+    real = pipeline(app, settings)
+    channels = Topics(*(app.channel() for _ in range(5)))
+    app.flow_control.resume()
+    p = dataclasses.replace(
+        real, topics=channels, dead_letters=DeadLetterTopic(channels.dead_letters)
+    )
+    return p, channels.dead_letters.clone(is_iterator=True)
+
+
+def _agent(p: Pipeline) -> Any:
+    fun = partial(rewards.deliver_rewards, p)
+    return p.app.agent(p.topics.rewards, name="deliver_rewards", concurrency=1)(fun)
+
+
+def _request(card: str, reference: str, trigger: str = "WELCOME5000") -> RewardRequest:
+    return RewardRequest.by_hand(card, (trigger,), reference=reference, at=AT)
+
+
+async def _granted(air: LocalAir, count: int) -> dict[str, int]:
+    deadline = asyncio.get_running_loop().time() + WAIT
+    while len(air.state.granted) < count and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.05)
+    return dict(air.state.granted)
+
+
+async def test_each_reference_is_granted_once_through_faults(air: LocalAir) -> None:
+    p, _ = _pipeline(air)
+    agent = _agent(p)
+    air.faults.update({"rate_limit_next": 3, "retry_after": 0.05, "server_error_next": 3})
+    air.faults.update({"drop_next": 2, "drop_after_accept_next": 2})
+    wanted = [_request(card, f"r-{n}-{card}") for n in range(2) for card in CARDS]
+    async with agent.test_context() as test:
+        for request in wanted:
+            await test.put(value=request.to_bytes(), key=request.key, wait=False)
+        granted = await _granted(air, len(wanted))
+        # The same requests again, as after a crash: the table knows them, AIR is not asked.
+        asked = sum(air.state.trigger_requests.values())
+        for request in wanted:
+            await test.put(value=request.to_bytes(), key=request.key, wait=False)
+        await asyncio.sleep(0.5)
+        asked_again = sum(air.state.trigger_requests.values())
+        stored = {card: p.air.granted[card.encode()] for card in CARDS} if p.air else {}
+
+    assert granted == {request.reference: 1 for request in wanted}
+    assert asked_again == asked  # nothing sent for the re-read requests
+    assert {card: sorted(entry["granted"]) for card, entry in stored.items()} == {  # type: ignore[index]
+        card: sorted(r.reference for r in wanted if r.identity_value == card) for card in CARDS
+    }
+
+
+async def test_air_refusals_are_dead_letters_and_the_others_are_granted(air: LocalAir) -> None:
+    p, dead_letters = _pipeline(air)
+    agent = _agent(p)
+    unknown_identity = _request("9999999999999999", "r-404")
+    unknown_trigger = _request(CARDS[0], "r-400", trigger="NO-SUCH-TRIGGER")
+    good = _request(CARDS[1], "r-ok")
+    async with agent.test_context() as test:
+        await test.put(value=b"{not a request", key=b"x", wait=False)
+        for request in (unknown_identity, unknown_trigger, good):
+            await test.put(value=request.to_bytes(), key=request.key, wait=False)
+        dead: list[EventT] = [await dead_letters.get(timeout=WAIT) for _ in range(3)]
+        granted = await _granted(air, 1)
+
+    assert granted == {"r-ok": 1}
+    by_value = {d.value: headers_dict(d.message.headers) for d in dead}
+    assert set(by_value) == {
+        b"{not a request",
+        unknown_identity.to_bytes(),
+        unknown_trigger.to_bytes(),
+    }
+    bad = by_value[b"{not a request"]
+    assert bad["airmp-stage"] == b"reward"
+    assert bad["airmp-reason"].startswith(b"invalid_reward_request: ")
+    not_found = by_value[unknown_identity.to_bytes()]
+    assert not_found["airmp-reason"] == b"air_refused: AIR answered 404 WALLET_NOT_FOUND"
+    assert orjson.loads(not_found["airmp-detail"])["errorCode"] == "WALLET_NOT_FOUND"
+    refused = by_value[unknown_trigger.to_bytes()]
+    assert refused["airmp-reason"] == b"air_refused: AIR answered 400 INVALID_TRIGGER"
+
+
+async def test_refused_credentials_stop_rewards_and_complete_nothing(air: LocalAir) -> None:
+    p, dead_letters = _pipeline(air, secret="not-the-secret")
+    agent = _agent(p)
+    request = _request(CARDS[2], "r-401")
+    async with agent.test_context() as test:
+        event = await test.put(value=request.to_bytes(), key=request.key, wait=False)
+        deadline = asyncio.get_running_loop().time() + WAIT
+        while p.health.rewards_stopped is None and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)
+        acked = event.message.acked
+
+    assert p.health.rewards_stopped is not None
+    assert p.health.rewards_stopped.startswith("AIR rejected the credentials: AIR answered 401")
+    assert (
+        SECRET not in p.health.rewards_stopped and "not-the-secret" not in p.health.rewards_stopped
+    )
+    assert not acked and air.state.granted == {} and dead_letters.empty()
