@@ -135,6 +135,18 @@ class Settings(BaseSettings):
         30, ge=1, le=3650, description="how long a granted reference is remembered"
     )
 
+    # --- The edges: HTTP into Kafka on the worker's web port --------------------------------
+    edges_enabled: bool = Field(True, description="serve the HTTP edges on the web port")
+    agents_enabled: bool = Field(True, description="run the agents (false: edges only)")
+    mparticle_firehose_token: SecretStr = SecretStr("")  # Authorization: Token <this>
+    connector_id: str = Field("", description="the AIR Connector ID mParticle's settings carry")
+    external_key: SecretStr = SecretStr("")  # the AIR external Key (X-Auth-Token of /in/)
+    air_webhook_token: SecretStr = SecretStr("")  # AIR's pre-shared token for the webhook
+    air_webhook_token_header: str = Field("X-Auth-Token", min_length=1)
+    edge_kafka_timeout_seconds: float = Field(
+        5.0, gt=0, le=120, description="longest wait for Kafka's ack before answering 429"
+    )
+
     # --- Operations ----------------------------------------------------------------------
     log_format: LogFormat = LogFormat.text
     log_level: str = "info"

@@ -44,6 +44,24 @@ ACCEPTED_IDENTITY_KEYS: frozenset[str] = frozenset(IDENTITY_KEYS) | frozenset(
 
 _COMPACT_IDENTITY_KEYS = {key.replace("_", ""): key for key in IDENTITY_KEYS}
 
+# Audience outputs (the Firehose protocol) name identities their own way:
+# Events API key -> Firehose `user_identities[].type`. Keys without a Firehose name
+# (facebook_custom_audience_id, alias) cannot carry the AIR identity to an audience output.
+FIREHOSE_IDENTITY_TYPES: dict[str, str] = {
+    "customer_id": "customer",
+    "email": "email",
+    "other": "other",
+    **{f"other_id_{n}": f"other{n}" for n in range(2, 11)},
+    "mobile_number": "mobile_number",
+    "phone_number_2": "phone_number_2",
+    "phone_number_3": "phone_number_3",
+    "facebook": "facebook",
+    "google": "google",
+    "twitter": "twitter",
+    "microsoft": "microsoft",
+    "yahoo": "yahoo",
+}
+
 
 def normalise_identity_key(value: str) -> str:
     """`customerid` (the SDK's spelling), `Customer_ID`, `otherid2` -> the Events API key."""

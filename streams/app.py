@@ -24,6 +24,7 @@ from sinks import AirClient, ReferenceLookups
 from streams import agents, metrics, sink_agent
 from streams import rewards as rewards_agent
 from streams.dead_letters import DeadLetterTopic
+from streams.edges import install_edges
 from streams.kafka import faust_credentials
 from streams.offsets import App
 from streams.pipeline import Air, Pipeline, Topics
@@ -60,6 +61,17 @@ class Worker(faust.Worker):
 def create_app(settings: Settings, **faust_options: Any) -> faust.App:
     app = App(settings.app_id, **app_options(settings), **faust_options)
     p = pipeline(app, settings)
+    if settings.agents_enabled:
+        install_agents(p)
+    if settings.edges_enabled:
+        p.edges = install_edges(app, settings)
+    install_views(p)
+    install_timers(p)
+    return app
+
+
+def install_agents(p: Pipeline) -> None:
+    app, settings = p.app, p.settings
     app.agent(p.topics.input, name="ingest", concurrency=1)(partial(agents.ingest, p))
     wallet_events = partial(agents.wallet_events, p)
     app.agent(p.topics.by_wallet, name="wallet_events", concurrency=1)(wallet_events)
@@ -71,9 +83,6 @@ def create_app(settings: Settings, **faust_options: Any) -> faust.App:
         app.agent(p.topics.rewards, name="deliver_rewards", concurrency=1)(rewards)
     else:
         app.task(say_rewards_off)
-    install_views(p)
-    install_timers(p)
-    return app
 
 
 def pipeline(app: faust.App, settings: Settings) -> Pipeline:
@@ -150,6 +159,8 @@ def app_options(settings: Settings) -> dict[str, Any]:
         "value_serializer": "raw",
         "web_port": settings.web_port,
         "web_enabled": True,
+        # The edges take AIR notifications up to AIRMP_MAX_MESSAGE_BYTES (aiohttp: 1 MiB).
+        "web_application_options": {"client_max_size": settings.kafka_max_bytes},
         "Worker": Worker,
         "TableManager": TableManager,
         "broker_session_timeout": settings.kafka_session_timeout_seconds,

@@ -25,6 +25,7 @@ class Stage(StrEnum):
     WALLET = "wallet"  # the wallet agent, on the by-wallet topic
     SINK = "sink"  # the sink agent, on the records topic
     REWARD = "reward"  # the reward agent, on the reward topic
+    FIREHOSE = "firehose"  # the audience output edge: a profile that cannot be rewarded
 
 
 class Fault(StrEnum):
@@ -51,10 +52,21 @@ class DeadLetterTopic:
         self, event: EventT, *, kind: StrEnum, reason: str, stage: Stage, detail: str = ""
     ) -> None:
         """`kind` is the low-cardinality metric label; `reason` the readable line."""
-        metrics.DEAD_LETTERS.labels(str(kind)).inc()
-        headers = {**source_headers(event), H_REASON: reason.encode(), H_STAGE: stage.encode()}
-        if detail:
-            headers[H_DETAIL] = detail[:DETAIL_CHARS].encode()
-        where = delivery_tag(headers)
-        log.warning("dead letter (%s) from %s: %s %s", stage, where, reason, detail[:300])
+        headers = dead_letter_headers(
+            source_headers(event), kind=kind, reason=reason, stage=stage, detail=detail
+        )
         await self.topic.send(key=event.key, value=event.value, headers=headers)
+
+
+def dead_letter_headers(
+    source: dict[str, bytes], *, kind: StrEnum, reason: str, stage: Stage, detail: str = ""
+) -> dict[str, bytes]:
+    """A dead letter's headers (source, reason, stage, detail), counted and logged: for
+    the agents' `DeadLetterTopic` and the edges, which produce their own."""
+    metrics.DEAD_LETTERS.labels(str(kind)).inc()
+    headers = {**source, H_REASON: reason.encode(), H_STAGE: stage.encode()}
+    if detail:
+        headers[H_DETAIL] = detail[:DETAIL_CHARS].encode()
+    where = delivery_tag(headers) if source else "an edge"
+    log.warning("dead letter (%s) from %s: %s %s", stage, where, reason, detail[:300])
+    return headers

@@ -30,6 +30,9 @@ def secrets_of(settings: Settings) -> list[str]:
         settings.mparticle_api_key,
         settings.mparticle_api_secret,
         settings.air_client_secret,
+        settings.mparticle_firehose_token,
+        settings.external_key,
+        settings.air_webhook_token,
     ]
     if settings.kafka_sasl_password is not None:
         values.append(settings.kafka_sasl_password)

@@ -61,3 +61,19 @@ AIR_LOOKUPS = Counter(
     "SPEND.VOID parent references asked of AIR, by outcome (found, not_found, failed, cached)",
     ["outcome"],
 )
+EDGE_REQUESTS = Counter(
+    "airmp_edge_requests_total",
+    "HTTP requests to the edges, by route and status",
+    ["route", "status"],
+)
+EDGE_SECONDS = Histogram(
+    "airmp_edge_request_seconds",
+    "The edges' answer time, by route (Kafka's ack included)",
+    ["route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+FIREHOSE_ACTIONS = Counter(
+    "airmp_firehose_audience_actions_total",
+    "Audience membership actions mParticle sent (add, delete, attribute_update)",
+    ["action"],
+)

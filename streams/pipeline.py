@@ -16,6 +16,7 @@ import mappers
 from config import Settings
 from sinks import AirClient, ReferenceLookups
 from streams.dead_letters import DeadLetterTopic
+from streams.edges.base import Edges
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,4 +58,5 @@ class Pipeline:
     wallet_state: TableT[bytes, dict[str, object] | None]
     dead_letters: DeadLetterTopic
     air: Air | None = None
+    edges: Edges | None = None  # the HTTP edges, when this worker serves them
     health: Health = field(default_factory=Health)

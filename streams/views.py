@@ -19,13 +19,16 @@ def readiness(p: Pipeline) -> list[str]:
         reasons.append(f"sink stopped: {p.health.sink_stopped}")
     if p.health.rewards_stopped:
         reasons.append(f"rewards stopped: {p.health.rewards_stopped}")
-    if not cast(TableManager, p.app.tables).recovery.completed.is_set():
-        # Partitions may be assigned while the start-up seek still runs; the worker's
-        # timers (broker check, lag) start only after it. (TableManagerT, the declared
-        # type, lacks the recovery service that faust's TableManager has.)
-        reasons.append("starting")
-    if not p.app.consumer.assignment():
-        reasons.append("no partitions assigned")
+    if p.settings.agents_enabled:
+        if not cast(TableManager, p.app.tables).recovery.completed.is_set():
+            # Partitions may be assigned while the start-up seek still runs; the worker's
+            # timers (broker check, lag) start only after it. (TableManagerT, the declared
+            # type, lacks the recovery service that faust's TableManager has.)
+            reasons.append("starting")
+        if not p.app.consumer.assignment():
+            reasons.append("no partitions assigned")
+    if p.edges is not None and p.edges.producer.problem:
+        reasons.append(f"edge producer: {p.edges.producer.problem}")
     if p.health.broker_unreachable:
         reasons.append(f"broker unreachable: {p.health.broker_unreachable}")
     return reasons

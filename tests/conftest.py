@@ -38,6 +38,20 @@ def mparticle_oracle() -> tuple[Check, Check]:
 
 
 @pytest.fixture(scope="session")
+def firehose_oracle() -> dict[str, Check]:
+    """Firehose message name -> schema check; from `MPARTICLE_FIREHOSE_SCHEMA_DIR`, else
+    `mparticle-firehose` beside `MPARTICLE_SCHEMA_DIR` (as ../shared has them)."""
+    value = os.environ.get("MPARTICLE_FIREHOSE_SCHEMA_DIR")
+    if not value and os.environ.get("MPARTICLE_SCHEMA_DIR"):
+        value = str(Path(os.environ["MPARTICLE_SCHEMA_DIR"]).parent / "mparticle-firehose")
+    if not value or not Path(value).is_dir():
+        pytest.skip("no Firehose schemas (MPARTICLE_FIREHOSE_SCHEMA_DIR): oracle not available")
+    from tests import firehose_oracle
+
+    return firehose_oracle.load(value)
+
+
+@pytest.fixture(scope="session")
 def kafka_bootstrap() -> Iterator[str]:
     """A real Kafka broker: `KAFKA_BOOTSTRAP_SERVERS`, else testcontainers, else our launcher."""
     given = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")

@@ -1,0 +1,42 @@
+"""The HTTP edges on the worker's web port: mParticle's audience output, Eagle Eye
+Connect's generic inbound route and AIR's webhook, each into Kafka (see each module)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import faust
+from mode.types.signals import BaseSignalT
+
+from config import Settings
+from streams.edges.base import Edges, EdgeView
+from streams.edges.connect import ConnectView
+from streams.edges.firehose import FirehoseView
+from streams.edges.producer import EdgeProducer
+from streams.edges.webhook import WebhookView
+
+ROUTES: list[tuple[str, type[EdgeView]]] = [
+    ("/mparticle/firehose", FirehoseView),
+    ("/in/mparticle/{connector_id}", ConnectView),
+    ("/air/notifications", WebhookView),
+    ("/out/mparticle/{connector_id}", WebhookView),
+]
+
+
+def install_edges(app: faust.App, settings: Settings) -> Edges:
+    """The routes on `app`'s web server, and the edge producer started with the worker."""
+    edges = Edges(settings, EdgeProducer(settings))
+    for n, (path, view) in enumerate(ROUTES):
+        app.page(path, name=f"edge_{n}_{view.route_name}")(
+            type(view.__name__, (view,), {"edges": edges})
+        )
+    app.task(edges.producer.start)
+
+    @app.on_before_shutdown.connect
+    async def stop_producer(sender: Any, /, *_: Any, signal: BaseSignalT[Any], **__: Any) -> None:
+        await edges.producer.stop()
+
+    return edges
+
+
+__all__ = ["Edges", "install_edges"]

@@ -1,0 +1,81 @@
+"""The edges' own Kafka producer: idempotent, acks=all, and awaited before answering.
+
+The edges answer an HTTP caller only once Kafka has what it sent, so the caller may retry
+anything unanswered and nothing is lost. Faust's producer is not idempotent and buffers
+until its next flush; this one is a plain aiokafka producer, started with the worker and
+retried until the broker answers. When Kafka cannot take a message in time, `send` raises
+`KafkaUnavailable` and the edge answers 429 (the caller retries); a message that did land
+meanwhile is a duplicate the worker drops (same eesEventId, same reward reference).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from config import Settings
+from streams.kafka import PRODUCE_TIMEOUT_MS, aiokafka_options
+
+log = logging.getLogger("airmp.edges")
+START_RETRY_SECONDS = 2.0
+
+
+class KafkaUnavailable(Exception):
+    """Kafka did not take the message in time: answer 429 and let the caller retry."""
+
+
+class EdgeProducer:
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._producer: AIOKafkaProducer | None = None
+        self.problem: str | None = "not started"  # for readiness; None when ready
+
+    async def start(self) -> None:
+        """Until the producer is connected (the broker may be down at start)."""
+        while self._producer is None:
+            producer = AIOKafkaProducer(
+                **aiokafka_options(self._settings),
+                acks="all",
+                enable_idempotence=True,
+                max_request_size=self._settings.kafka_max_bytes,
+                request_timeout_ms=PRODUCE_TIMEOUT_MS,
+                linger_ms=2,
+            )
+            try:
+                await producer.start()
+            except KafkaError as exc:
+                await producer.stop()
+                self.problem = f"cannot connect: {type(exc).__name__}"
+                await asyncio.sleep(START_RETRY_SECONDS)
+                continue
+            self._producer = producer
+            self.problem = None
+            log.info("edges: producer connected")
+
+    async def stop(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            await producer.stop()
+
+    async def send(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes,
+        headers: Mapping[str, bytes] | None = None,
+    ) -> None:
+        """Once Kafka acknowledged it (acks=all); `KafkaUnavailable` otherwise."""
+        if self._producer is None:
+            raise KafkaUnavailable(self.problem or "not started")
+        pairs = list((headers or {}).items())
+        sent = self._producer.send_and_wait(topic, value=value, key=key, headers=pairs)
+        try:
+            await asyncio.wait_for(sent, self._settings.edge_kafka_timeout_seconds)
+        except (TimeoutError, KafkaError) as exc:
+            self.problem = f"Kafka did not acknowledge in time: {type(exc).__name__}"
+            raise KafkaUnavailable(self.problem) from exc
+        self.problem = None

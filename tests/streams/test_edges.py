@@ -1,0 +1,213 @@
+"""The HTTP edges in process (Faust's aiohttp app on a loopback test server) on the real
+Kafka: every answer and what reached Kafka, exactly; Firehose answers checked against
+mParticle's schemas."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from aiohttp.test_utils import TestServer
+
+from config import Settings, load_settings
+from mappers.rewards import RewardRequest
+from streams.app import app_options
+from streams.edges import Edges, install_edges
+from streams.offsets import App
+from testkit import firehose as fh
+from testkit.cases import CASES
+from testkit.kafka import Message, consume, create_topics, unique
+from tests.firehose_oracle import Check
+from tests.mappers.test_firehose import three_profiles_two_audiences
+
+pytestmark = pytest.mark.integration
+
+FIREHOSE_TOKEN, WEBHOOK_TOKEN = "firehose-token-secret", "webhook-token-secret"
+
+
+@dataclass
+class Edge:
+    http: httpx.AsyncClient
+    settings: Settings
+    edges: Edges
+    bootstrap: str
+
+    async def read(self, topic: str, count: int) -> list[Message]:
+        return await consume(self.bootstrap, topic, count, timeout=30, settle=0.5)
+
+
+@pytest.fixture
+async def edge(kafka_bootstrap: str) -> AsyncIterator[Edge]:
+    app_id = unique("edges")
+    settings = load_settings(
+        kafka_bootstrap_servers=kafka_bootstrap,
+        app_id=app_id,
+        input_topic=f"{app_id}-air",
+        reward_topic=f"{app_id}-rewards",
+        dead_letter_topic=f"{app_id}-dlq",
+        store="memory://",
+        mparticle_firehose_token=FIREHOSE_TOKEN,
+        connector_id=fh.CONNECTOR_ID,
+        external_key=fh.EXTERNAL_KEY,
+        air_webhook_token=WEBHOOK_TOKEN,
+        max_message_bytes=1024 * 1024,
+    )
+    names = [settings.input_topic, settings.reward_topic, settings.dead_letter_topic]
+    await create_topics(kafka_bootstrap, names, 3)
+    app = App(app_id, **app_options(settings))
+    edges = install_edges(app, settings)
+    await edges.producer.start()
+    server = TestServer(app.web.web_app)  # type: ignore[attr-defined]
+    await server.start_server()
+    try:
+        async with httpx.AsyncClient(base_url=str(server.make_url("")), timeout=30) as http:
+            yield Edge(http, settings, edges, kafka_bootstrap)
+    finally:
+        await server.close()
+        await edges.producer.stop()
+
+
+def firehose_headers(token: str = FIREHOSE_TOKEN) -> dict[str, str]:
+    return {"Authorization": f"Token {token}"}
+
+
+async def post_firehose(edge: Edge, message: Any, token: str = FIREHOSE_TOKEN) -> httpx.Response:
+    return await edge.http.post(
+        "/mparticle/firehose", content=orjson.dumps(message), headers=firehose_headers(token)
+    )
+
+
+async def test_registration_needs_no_auth_and_a_wrong_token_is_401(
+    edge: Edge, firehose_oracle: dict[str, Check]
+) -> None:
+    answer = await edge.http.post(
+        "/mparticle/firehose", content=orjson.dumps(fh.registration_request())
+    )
+    assert answer.status_code == 200
+    assert firehose_oracle["ModuleRegistrationResponse"](answer.json()) == []
+    assert answer.json()["permissions"]["user_identities"][0]["type"] == "other"
+    wrong = await post_firehose(edge, fh.subscription_request(5, "WELCOME5000"), token="nope")
+    assert (wrong.status_code, wrong.json()) == (
+        401,
+        {"message": "wrong or missing Authorization: Token"},
+    )
+    none = await edge.http.post(
+        "/mparticle/firehose", content=orjson.dumps(fh.membership_request(None))
+    )
+    assert none.status_code == 401
+
+
+async def test_subscriptions_are_validated_and_a_wrong_key_suspends(
+    edge: Edge, firehose_oracle: dict[str, Check]
+) -> None:
+    ok = await post_firehose(edge, fh.subscription_request(5, "WELCOME5000, BONUS"))
+    assert ok.status_code == 200
+    assert firehose_oracle["AudienceSubscriptionResponse"](ok.json()) == []
+    assert edge.edges.subscriptions == {"5": ("WELCOME5000", "BONUS")}
+    missing = await post_firehose(edge, fh.subscription_request(6, None))
+    assert (missing.status_code, missing.json()) == (
+        400,
+        {"message": "action_references is required"},
+    )
+    other_key = await post_firehose(edge, fh.subscription_request(7, "A", key="someone-else"))
+    assert other_key.status_code == 403
+    suspended = await post_firehose(edge, fh.membership_request([], key="someone-else"))
+    assert suspended.status_code == 200
+    assert suspended.json()["suspend_subscription"] is True
+    assert firehose_oracle["AudienceMembershipChangeResponse"](suspended.json()) == []
+    verification = await post_firehose(edge, fh.membership_request(None))
+    assert verification.status_code == 200 and "suspend_subscription" not in verification.json()
+    assert firehose_oracle["AudienceMembershipChangeResponse"](verification.json()) == []
+
+
+async def test_a_membership_change_produces_exactly_the_reward_requests(
+    edge: Edge, firehose_oracle: dict[str, Check]
+) -> None:
+    message = three_profiles_two_audiences()
+    answer = await post_firehose(edge, message)
+    assert answer.status_code == 200
+    assert firehose_oracle["AudienceMembershipChangeResponse"](answer.json()) == []
+    assert answer.json()["id"] == message["id"]
+    rewards = await edge.read(edge.settings.reward_topic, 2)
+    dead = await edge.read(edge.settings.dead_letter_topic, 1)
+    asked = sorted((RewardRequest.from_bytes(m.value) for m in rewards), key=lambda r: r.triggers)
+    assert [(r.identity_value, r.triggers, r.cause.audience_id) for r in asked] == [
+        ("6301000000000001", ("BONUS250", "EXTRA"), "202"),
+        ("6301000000000001", ("WELCOME5000",), "101"),
+    ]
+    assert [m.key for m in rewards] == [b"6301000000000001"] * 2
+    (letter,) = dead
+    assert letter.value == orjson.dumps(message)  # the request's bytes as sent
+    assert letter.header("airmp-reason") == (
+        "no_raw_identity: no raw other identity: a hashed one cannot find a wallet"
+    )
+    assert letter.header("airmp-stage") == "firehose"
+    assert orjson.loads(letter.header("airmp-detail")) == {"profile": 2, "audience_id": "101"}
+
+
+async def test_the_generic_inbound_route_answers_as_eagle_eye_connect(edge: Edge) -> None:
+    path = f"/in/mparticle/{fh.CONNECTOR_ID}"
+    trigger = {
+        "identityValue": "2222",
+        "walletTransaction": {"reference": "welcome-0001"},
+        "triggers": [{"reference": "WELCOME5000"}],
+    }
+    body = {"type": "services/trigger", "body": trigger}
+    raw = orjson.dumps(body)
+    missing = await edge.http.post(path, content=raw)
+    assert missing.status_code == 401
+    wrong = await edge.http.post(path, content=raw, headers={"X-Auth-Token": "nope"})
+    assert wrong.status_code == 403
+    elsewhere = await edge.http.post(
+        "/in/mparticle/another", content=raw, headers={"X-Auth-Token": fh.EXTERNAL_KEY}
+    )
+    assert elsewhere.status_code == 403
+    invalid = await edge.http.post(
+        path,
+        content=orjson.dumps(
+            {"type": "services/trigger", "body": {"triggers": [{"reference": "P"}]}}
+        ),
+        headers={"X-Auth-Token": fh.EXTERNAL_KEY},
+    )
+    errors = [{"path": "body.identityValue", "message": "Field required"}]
+    assert (invalid.status_code, invalid.json()) == (
+        400,
+        {"message": "Validation error", "errors": errors},
+    )
+    ok = await edge.http.post(path, content=raw, headers={"X-Auth-Token": fh.EXTERNAL_KEY})
+    assert (ok.status_code, ok.json()) == (200, {"status": "OK"})
+    (produced,) = await edge.read(edge.settings.reward_topic, 1)
+    request = RewardRequest.from_bytes(produced.value)
+    assert (request.identity_value, request.triggers, request.reference) == (
+        "2222",
+        ("WELCOME5000",),
+        "welcome-0001",
+    )
+
+
+async def test_the_air_webhook_takes_any_body_keyed_by_wallet(edge: Edge) -> None:
+    token = {"X-Auth-Token": WEBHOOK_TOKEN}
+    settle = orjson.dumps(CASES["POSCONNECT.WALLET.SETTLE"]()[0])
+    bad = await edge.http.post("/air/notifications", content=settle, headers={"X-Auth-Token": "x"})
+    assert bad.status_code == 401
+    for path in ("/air/notifications", f"/out/mparticle/{fh.CONNECTOR_ID}"):
+        answer = await edge.http.post(path, content=settle, headers=token)
+        assert (answer.status_code, answer.json()) == (200, {"status": "OK"})
+    garbage = await edge.http.post("/air/notifications", content=b"\x00not json", headers=token)
+    assert garbage.status_code == 200
+    unknown = await edge.http.post("/out/mparticle/other", content=settle, headers=token)
+    assert unknown.status_code == 403
+    huge = await edge.http.post(
+        "/air/notifications", content=b"x" * (edge.settings.max_message_bytes + 1), headers=token
+    )
+    assert huge.status_code == 413
+    produced = await edge.read(edge.settings.input_topic, 3)
+    assert sorted((m.key or b"", m.value) for m in produced) == sorted(
+        [(b"900100", settle), (b"900100", settle), (b"", b"\x00not json")]
+    )
+    assert [m.key for m in produced if m.value == b"\x00not json"] == [None]
+    assert edge.edges.producer.problem is None
