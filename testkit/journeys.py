@@ -68,7 +68,7 @@ START = datetime(2025, 3, 1, 9, 0, 0)
 _NS = uuid.UUID("0b6f1f7e-1c1d-4f57-9d55-6a8f2f3c4b10")
 
 
-def _rewrite(doc: dict[str, Any], wallet: int, event_id: str, date: datetime) -> bytes:
+def rewrite(doc: dict[str, Any], wallet: int, event_id: str, date: datetime) -> bytes:
     """The template as this wallet's event: its ids, identities and date."""
     text = orjson.dumps(doc)
     text = text.replace(builders.WALLET.encode(), str(wallet).encode())
@@ -89,7 +89,7 @@ def wallet_journey(wallet: int, rng: random.Random, seed: int) -> list[bytes]:
     for position, (_name, template) in enumerate(steps):
         date += timedelta(minutes=rng.randrange(1, 240))
         event_id = str(uuid.uuid5(_NS, f"{seed}/{wallet}/{position}"))
-        events.append(_rewrite(template(), wallet, event_id, date))
+        events.append(rewrite(template(), wallet, event_id, date))
         if _name == "POSCONNECT.WALLET.SETTLE" and rng.random() < 0.5:
             events.append(events[-1])  # AIR delivered it twice: same eesEventId
     return events

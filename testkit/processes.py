@@ -280,6 +280,8 @@ class Air:
     triggers: tuple[str, ...] = ("WELCOME5000=points:5000",)
     emit_bootstrap: str | None = None
     emit_topic: str | None = None
+    emit_url: str | None = None  # e.g. a worker's AIR webhook edge
+    emit_token: str | None = None
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     die_with_parent: bool = False  # as Worker.die_with_parent
@@ -295,7 +297,11 @@ class Air:
             args += ["--wallets", str(self.wallets_file)]
         if self.emit_bootstrap and self.emit_topic:
             args += ["--emit-kafka", self.emit_bootstrap, "--emit-topic", self.emit_topic]
+        if self.emit_url:
+            args += ["--emit-url", self.emit_url]
         env = self.env()  # as a worker's: the command reads the same settings
+        if self.emit_token:
+            env["AIRMP_AIR_WEBHOOK_TOKEN"] = self.emit_token
         self.process = start_local_service(
             args, env, self.log_path, f"{self.base_url}/_mock/health", self.die_with_parent
         )

@@ -32,7 +32,10 @@ class EdgeProducer:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._producer: AIOKafkaProducer | None = None
-        self.problem: str | None = "not started"  # for readiness; None when ready
+        # For readiness: why it cannot send yet (not connected at start). A send that times
+        # out later is answered 429 but leaves readiness to the broker check, which sees
+        # the broker come back (a past failure must not keep the worker unready).
+        self.problem: str | None = "not started"
 
     async def start(self) -> None:
         """Until the producer is connected (the broker may be down at start)."""
@@ -76,6 +79,6 @@ class EdgeProducer:
         try:
             await asyncio.wait_for(sent, self._settings.edge_kafka_timeout_seconds)
         except (TimeoutError, KafkaError) as exc:
-            self.problem = f"Kafka did not acknowledge in time: {type(exc).__name__}"
-            raise KafkaUnavailable(self.problem) from exc
-        self.problem = None
+            raise KafkaUnavailable(
+                f"Kafka did not acknowledge in time: {type(exc).__name__}"
+            ) from exc
