@@ -21,12 +21,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import mapping, memory, processor, report, sink
+from bench import edges, mapping, memory, processor, report, sink
 from bench.common import DEFAULT, FULL, QUICK, say
 from testkit.localkafka import LocalKafka
 from testkit.processes import ROOT
 
-STEPS = ("mapping", "processor", "sink", "memory")
+STEPS = ("mapping", "processor", "sink", "edges", "memory")
 
 
 def _kafka() -> LocalKafka:
@@ -82,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
                 "merge_true": sink.medians(runs, True),
                 "runs": [r.as_json() for r in runs],
             }
+        if "edges" in steps:
+            results["edges"] = edges.run(bootstrap, workdir, sizes).as_json()
         if "memory" in steps:
             results["memory"] = memory.run(bootstrap, workdir, sizes, args.store).as_json()
         ok = True

@@ -40,9 +40,11 @@ class Sizes:
     sink_rate_limit: float  # AIRMP_SINK_RATE_LIMIT during the sink benchmark
     memory_small: int
     memory_large: int
+    edge_rate: float = 200.0  # requests/s against the HTTP edges
+    edge_seconds: float = 20.0
 
 
-QUICK = Sizes("quick", 3_000, 3, 4_000, 1, 4.0, 4_000, 1, 2000.0, 2_000, 8_000)
+QUICK = Sizes("quick", 3_000, 3, 4_000, 1, 4.0, 4_000, 1, 2000.0, 2_000, 8_000, 200.0, 5.0)
 DEFAULT = Sizes("default", 20_000, 5, 15_000, 3, 15.0, 20_000, 2, 2000.0, 10_000, 100_000)
 FULL = Sizes("full", 20_000, 5, 100_000, 3, 30.0, 50_000, 3, 2000.0, 100_000, 1_000_000)
 

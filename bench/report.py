@@ -22,6 +22,7 @@ GOAL_PROCESSOR = 0.5
 GOAL_MAPPING = 0.5
 GOAL_FULL = 0.95
 GOAL_RSS_GROWTH = 0.10
+GOAL_EDGE_P99_MS = 100.0  # at 200 requests/s (issue #11)
 
 
 def machine() -> dict[str, str]:
@@ -194,6 +195,26 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
                     _met(bool(r["within_rate_all"])),
                 ),
             ]
+    e = results.get("edges")
+    if e:
+        out += [
+            (
+                "edges",
+                f"requests/s answered (asked {e['rate']:g}/s for {e['seconds']:g} s: Firehose "
+                "membership changes and AIR webhook posts, one worker)",
+                _n(e["achieved"]),
+                "",
+                "",
+            ),
+            (
+                "edges",
+                "answer time p50 / p99 ms (Kafka's ack included); statuses "
+                + ", ".join(f"{k}: {v}" for k, v in sorted(e["statuses"].items())),
+                f"{_n(e['p50_ms'], 1)} / {_n(e['p99_ms'], 1)}",
+                f"p99 <= {GOAL_EDGE_P99_MS:g}",
+                _met(e["p99_ms"] <= GOAL_EDGE_P99_MS),
+            ),
+        ]
     mem = results.get("memory")
     if mem:
         out += [
