@@ -8,7 +8,7 @@ from enum import StrEnum
 from faust.types import ChannelT, EventT
 
 from streams import metrics
-from streams.source import delivery_tag, headers_dict, source_of
+from streams.source import H_TOPIC, delivery_tag, headers_dict, source_of
 
 log = logging.getLogger("airmp.dead_letters")
 
@@ -53,20 +53,27 @@ class DeadLetterTopic:
     ) -> None:
         """`kind` is the low-cardinality metric label; `reason` the readable line."""
         headers = dead_letter_headers(
-            source_headers(event), kind=kind, reason=reason, stage=stage, detail=detail
+            source_headers(event), reason=reason, stage=stage, detail=detail
         )
+        note_dead_letter(headers, kind=kind)
         await self.topic.send(key=event.key, value=event.value, headers=headers)
 
 
 def dead_letter_headers(
-    source: dict[str, bytes], *, kind: StrEnum, reason: str, stage: Stage, detail: str = ""
+    source: dict[str, bytes], *, reason: str, stage: Stage, detail: str = ""
 ) -> dict[str, bytes]:
-    """A dead letter's headers (source, reason, stage, detail), counted and logged: for
-    the agents' `DeadLetterTopic` and the edges, which produce their own."""
-    metrics.DEAD_LETTERS.labels(str(kind)).inc()
+    """A dead letter's headers (source, reason, stage, detail): for the agents'
+    `DeadLetterTopic` and the edges, which produce their own."""
     headers = {**source, H_REASON: reason.encode(), H_STAGE: stage.encode()}
     if detail:
         headers[H_DETAIL] = detail[:DETAIL_CHARS].encode()
-    where = delivery_tag(headers) if source else "an edge"
-    log.warning("dead letter (%s) from %s: %s %s", stage, where, reason, detail[:300])
     return headers
+
+
+def note_dead_letter(headers: dict[str, bytes], *, kind: StrEnum) -> None:
+    """Count (`kind` is the metric label) and log a dead letter."""
+    metrics.DEAD_LETTERS.labels(str(kind)).inc()
+    where = delivery_tag(headers) if H_TOPIC in headers else "an edge"
+    text = {k: v.decode(errors="replace") for k, v in headers.items()}
+    detail = text.get(H_DETAIL, "")[:300]
+    log.warning("dead letter (%s) from %s: %s %s", text[H_STAGE], where, text[H_REASON], detail)

@@ -20,7 +20,7 @@ from faust import web
 from mappers import firehose
 from mappers.vocabulary import FIREHOSE_IDENTITY_TYPES
 from streams import metrics
-from streams.dead_letters import Stage, dead_letter_headers
+from streams.dead_letters import Stage, dead_letter_headers, note_dead_letter
 from streams.edges.base import EdgeView, RequestLog, retry_later, same_secret
 from streams.edges.producer import KafkaUnavailable
 
@@ -106,23 +106,28 @@ class FirehoseView(EdgeView):
     ) -> Answer:
         asked = firehose.membership(message, self.identity_type, self.edges.subscriptions)
         settings = self.edges.settings
+        messages: list[tuple[str, bytes | None, bytes, Mapping[str, bytes] | None]] = [
+            (settings.reward_topic, reward.key, reward.to_bytes(), None) for reward in asked.rewards
+        ]
+        dead: list[tuple[dict[str, bytes], FirehoseFault]] = []
+        for index, audience, why in asked.rejected:
+            kind = (
+                FirehoseFault.NO_ACTION_REFERENCE
+                if why.startswith("no action")
+                else FirehoseFault.NO_RAW_IDENTITY
+            )
+            detail = orjson.dumps({"profile": index, "audience_id": audience}).decode()
+            reason = f"{kind}: {why}"
+            headers = dead_letter_headers({}, reason=reason, stage=Stage.FIREHOSE, detail=detail)
+            dead.append((headers, kind))
+            messages.append((settings.dead_letter_topic, None, raw, headers))
         try:
-            for reward in asked.rewards:
-                await self.edges.producer.send(settings.reward_topic, reward.key, reward.to_bytes())
-            for index, audience, why in asked.rejected:
-                kind = (
-                    FirehoseFault.NO_ACTION_REFERENCE
-                    if why.startswith("no action")
-                    else FirehoseFault.NO_RAW_IDENTITY
-                )
-                detail = orjson.dumps({"profile": index, "audience_id": audience}).decode()
-                headers = dead_letter_headers(
-                    {}, kind=kind, reason=f"{kind}: {why}", stage=Stage.FIREHOSE, detail=detail
-                )
-                await self.edges.producer.send(settings.dead_letter_topic, None, raw, headers)
+            await self.edges.producer.send_all(messages)
         except KafkaUnavailable as exc:
             request_log.warning("membership change not taken: %s", exc)
             return retry_later("Kafka is unavailable; retry")
+        for headers, kind in dead:
+            note_dead_letter(headers, kind=kind)
         for action, count in asked.counts.items():
             metrics.FIREHOSE_ACTIONS.labels(action).inc(count)
         request_log.info(

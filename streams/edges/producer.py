@@ -64,6 +64,12 @@ class EdgeProducer:
         if producer is not None:
             await producer.stop()
 
+    async def send_all(
+        self, messages: list[tuple[str, bytes | None, bytes, Mapping[str, bytes] | None]]
+    ) -> None:
+        """Every (topic, key, value, headers) at once: one wait for Kafka, not one each."""
+        await asyncio.gather(*(self.send(*message) for message in messages))
+
     async def send(
         self,
         topic: str,
