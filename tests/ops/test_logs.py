@@ -50,6 +50,9 @@ def test_worker_logs_json_without_secrets(kafka_bootstrap: str, tmp_path: Path) 
     assert len(lines) >= 10
     assert all(set(line) >= {"time", "level", "logger", "message"} for line in lines)
     assert any(MASK in line["message"] for line in lines)
+    # Without AIR credentials the worker says once that rewards are off.
+    off = [line for line in lines if line["message"].startswith("rewards off: ")]
+    assert len(off) == 1 and off[0]["logger"] == "airmp.app"
     # Faust's start-up banner (a table printed, not logged) is the only other output.
     others = [line for line in text.splitlines() if line.strip() and not line.startswith("{")]
     assert all(line[0] in "+|" for line in others), others[:20]
