@@ -33,7 +33,6 @@ import hmac
 import itertools
 import json
 import logging
-import socket
 import time
 import uuid
 import zlib
@@ -55,6 +54,7 @@ from sinks.air import CLIENT_ID_HEADER, HASH_HEADER, TRIGGER_PATH, auth_hash
 from sinks.backoff import backoff_delay
 from testkit import air_notifications as air
 from testkit.kafka import producer
+from testkit.loopback import LoopbackServer
 
 log = logging.getLogger(__name__)
 
@@ -1106,7 +1106,7 @@ def targets_for(
     return found
 
 
-class LocalAir:
+class LocalAir(LoopbackServer):
     """The local AIR on 127.0.0.1 and a free port: `async with LocalAir(...) as air_`."""
 
     def __init__(
@@ -1119,10 +1119,7 @@ class LocalAir:
         **options: Any,
     ) -> None:
         """`options`: those of `create_app`."""
-        self.app = create_app(client_id, client_secret, **options)
-        self._host, self._port = host, port
-        self._runner: web.AppRunner | None = None
-        self.port = port
+        super().__init__(create_app(client_id, client_secret, **options), host, port)
         self._prefix = str(options.get("prefix", "")).strip("/")
 
     def __repr__(self) -> str:
@@ -1141,11 +1138,6 @@ class LocalAir:
         return self.app[EMITTER_KEY]
 
     @property
-    def root_url(self) -> str:
-        """Where the _mock routes are."""
-        return f"http://{self._host}:{self.port}"
-
-    @property
     def base_url(self) -> str:
         """The wallet domain a client is given (the API prefix included)."""
         return self.root_url + (f"/{self._prefix}" if self._prefix else "")
@@ -1155,26 +1147,9 @@ class LocalAir:
         await self.emitter.drain()
 
     async def start(self) -> str:
-        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
-        await self._runner.setup()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self._host, self._port))
-        self.port = sock.getsockname()[1]
-        await web.SockSite(self._runner, sock).start()
+        """Listen; the wallet domain (`base_url`) clients use."""
+        await super().start()
         return self.base_url
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> LocalAir:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        await self.stop()
 
 
 async def run_local_air(

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import hmac
-import socket
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -28,6 +27,7 @@ from mappers.vocabulary import (
     BULK_PATH,
     SINGLE_PATH,
 )
+from testkit.loopback import LoopbackServer
 from testkit.mparticle_rules import batch_errors
 
 
@@ -256,7 +256,7 @@ def create_app(
     return app
 
 
-class LocalEndpoint:
+class LocalEndpoint(LoopbackServer):
     """The endpoint on 127.0.0.1 and a free port: `async with LocalEndpoint(...) as ep`."""
 
     def __init__(
@@ -269,10 +269,7 @@ class LocalEndpoint:
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
-        self.app = create_app(api_key, api_secret, record=record, faults=faults)
-        self._host, self._port = host, port
-        self._runner: web.AppRunner | None = None
-        self.port = port
+        super().__init__(create_app(api_key, api_secret, record=record, faults=faults), host, port)
 
     @property
     def state(self) -> EndpointState:
@@ -284,29 +281,7 @@ class LocalEndpoint:
 
     @property
     def base_url(self) -> str:
-        return f"http://{self._host}:{self.port}"
-
-    async def start(self) -> str:
-        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
-        await self._runner.setup()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self._host, self._port))
-        self.port = sock.getsockname()[1]
-        await web.SockSite(self._runner, sock).start()
-        return self.base_url
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> LocalEndpoint:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        await self.stop()
+        return self.root_url
 
 
 async def run_endpoint(
