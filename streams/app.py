@@ -108,14 +108,7 @@ def pipeline(app: faust.App, settings: Settings) -> Pipeline:
         dead_letters=topic(settings.dead_letter_topic),
         rewards=topic(settings.reward_topic),
     )
-    wallet_state = app.Table(
-        "wallet-state",
-        default=None,
-        partitions=settings.topic_partitions,
-        # keys are walletId bytes, as on the re-keyed topic; values plain dicts as JSON
-        schema=faust.Schema(key_serializer="raw", value_serializer="orjson"),
-        options=rocksdb_options(settings),
-    )
+    wallet_state = json_table(app, "wallet-state", settings)  # keyed by walletId
     options = mappers.MappingOptions.from_settings(settings)
     dead_letters = DeadLetterTopic(topics.dead_letters)
     air = air_side(app, settings) if settings.air_enabled else None
@@ -126,15 +119,19 @@ def air_side(app: faust.App, settings: Settings) -> Air:
     """The AIR client, SPEND.VOID's look-ups and the rewards-granted table."""
     client = AirClient.from_settings(settings)
     lookups = ReferenceLookups(client, observer=lambda o: metrics.AIR_LOOKUPS.labels(o).inc())
-    granted = app.Table(
-        "rewards-granted",
+    granted = json_table(app, "rewards-granted", settings)  # keyed by identity value
+    return Air(client, lookups, granted)
+
+
+def json_table(app: faust.App, name: str, settings: Settings) -> Any:
+    """A table keyed by the bytes its topic is keyed by, with plain dicts (JSON) as values."""
+    return app.Table(
+        name,
         default=None,
         partitions=settings.topic_partitions,
-        # keys are identity values, as on the reward topic; values plain dicts as JSON
         schema=faust.Schema(key_serializer="raw", value_serializer="orjson"),
         options=rocksdb_options(settings),
     )
-    return Air(client, lookups, granted)
 
 
 async def say_rewards_off() -> None:

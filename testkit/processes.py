@@ -200,13 +200,10 @@ def stop_local_service(process: subprocess.Popen[bytes] | None) -> None:
         process.wait(timeout=20)
 
 
-@dataclass
-class Endpoint:
-    """`airmp mock-mparticle` in a subprocess on a free loopback port."""
+@dataclass(kw_only=True)
+class LocalService:
+    """A local fake (`airmp mock-...`) in a subprocess on a free loopback port."""
 
-    log_path: Path
-    api_key: str = "it-key"
-    api_secret: str = "it-secret"
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     die_with_parent: bool = False  # as Worker.die_with_parent
@@ -214,6 +211,19 @@ class Endpoint:
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        stop_local_service(self.process)
+        self.process = None
+
+
+@dataclass
+class Endpoint(LocalService):
+    """`airmp mock-mparticle` in a subprocess on a free loopback port."""
+
+    log_path: Path
+    api_key: str = "it-key"
+    api_secret: str = "it-secret"
 
     def start(self) -> Endpoint:
         env = {
@@ -228,10 +238,6 @@ class Endpoint:
             self.die_with_parent,
         )
         return self
-
-    def stop(self) -> None:
-        stop_local_service(self.process)
-        self.process = None
 
     def accepted(self) -> dict[str, list[dict[str, Any]]]:
         """What the endpoint accepted: {"batches": [...], "requests": [...]}."""
@@ -269,7 +275,7 @@ class Endpoint:
 
 
 @dataclass
-class Air:
+class Air(LocalService):
     """`airmp mock-air` (the local AIR) in a subprocess on a free loopback port; for each
     reward it grants it produces a SERVICE.TRIGGER to `emit_topic` when given."""
 
@@ -282,13 +288,6 @@ class Air:
     emit_topic: str | None = None
     emit_url: str | None = None  # e.g. a worker's AIR webhook edge
     emit_token: str | None = None
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
-    die_with_parent: bool = False  # as Worker.die_with_parent
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> Air:
         args = ["mock-air", "--port", str(self.port)]
@@ -306,10 +305,6 @@ class Air:
             args, env, self.log_path, f"{self.base_url}/_mock/health", self.die_with_parent
         )
         return self
-
-    def stop(self) -> None:
-        stop_local_service(self.process)
-        self.process = None
 
     def granted(self) -> dict[str, Any]:
         """{"grants": [...], "granted": {reference: n}, "requests": {...}, "repeats": {...}}."""
