@@ -1,4 +1,11 @@
-"""The dead-letter topic: the original bytes, untouched, with why and where from in headers."""
+"""The dead-letter topic: the original bytes, untouched, with why and where from in headers.
+
+Headers: `airmp-kind` (the low-cardinality kind: a `RejectReason`, `RefusalReason`, `Fault`
+or `RewardFault` value, the metric's label), `airmp-reason` (a readable line that starts
+with the kind), `airmp-detail` (more, such as mParticle's or AIR's answer), `airmp-stage`
+(a `Stage`), and the source headers of `streams.source` (which AIR input message, or which
+message of the stage's own topic). `airmp dead-letters` reads them.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +19,7 @@ from streams.source import delivery_tag, headers_dict, source_of
 
 log = logging.getLogger("airmp.dead_letters")
 
+H_KIND = "airmp-kind"
 H_REASON = "airmp-reason"
 H_DETAIL = "airmp-detail"
 H_STAGE = "airmp-stage"
@@ -52,7 +60,12 @@ class DeadLetterTopic:
     ) -> None:
         """`kind` is the low-cardinality metric label; `reason` the readable line."""
         metrics.DEAD_LETTERS.labels(str(kind)).inc()
-        headers = {**source_headers(event), H_REASON: reason.encode(), H_STAGE: stage.encode()}
+        headers = {
+            **source_headers(event),
+            H_KIND: str(kind).encode(),
+            H_REASON: reason.encode(),
+            H_STAGE: stage.encode(),
+        }
         if detail:
             headers[H_DETAIL] = detail[:DETAIL_CHARS].encode()
         where = delivery_tag(headers)
