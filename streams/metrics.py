@@ -61,3 +61,14 @@ AIR_LOOKUPS = Counter(
     "SPEND.VOID parent references asked of AIR, by outcome (found, not_found, failed, cached)",
     ["outcome"],
 )
+READY = Gauge("airmp_ready", "1 while /readyz answers 200, else 0 (set when /metrics is read)")
+STOPPED = Gauge(
+    "airmp_stopped",
+    "1 while a delivery is stopped (sink: mParticle refused the credentials or a status it "
+    "cannot fix; rewards: AIR refused the credentials), else 0 (set when /metrics is read)",
+    ["component"],
+)
+ASSIGNMENTS = Counter(
+    "airmp_partition_assignments_total",
+    "Partition assignments this worker took (its start, then one per rebalance)",
+)
