@@ -268,7 +268,9 @@ def dead_letters_group() -> None:
 def _selection_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """--since, --until, --reason, --stage, --event-name: the same on every sub-command."""
     options = [
-        click.option("--since", metavar="T", help="dead-lettered at or after T (ISO 8601, ms)"),
+        click.option(
+            "--since", metavar="T", help="dead-lettered at or after T: ISO 8601, epoch ms, 2h, 7d"
+        ),
         click.option("--until", metavar="T", help="dead-lettered before T"),
         click.option(
             "--reason", "reasons", multiple=True, metavar="KIND", help="not_json, invalid_batch..."
@@ -291,12 +293,15 @@ def _selection(
     event_names: tuple[str, ...],
 ) -> Selection:
     """The filters as a `Selection`; a time it cannot read: one line, exit status 2."""
-    from ops.dead_letters.letters import Selection
-    from ops.replay.range import ReplayError, parse_time
+    import time
 
+    from ops.dead_letters.letters import Selection, parse_moment
+    from ops.replay.range import ReplayError
+
+    now = int(time.time() * 1000)
     try:
-        since_ms = parse_time(since, "--since") if since else None
-        until_ms = parse_time(until, "--until") if until else None
+        since_ms = parse_moment(since, "--since", now) if since else None
+        until_ms = parse_moment(until, "--until", now) if until else None
     except ReplayError as exc:
         click.echo(f"airmp dead-letters: {exc}", err=True)
         sys.exit(2)

@@ -3,6 +3,7 @@ and where and how one is re-driven."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -12,6 +13,7 @@ import orjson
 
 import mappers
 from config import Settings
+from ops.replay.range import parse_time
 from streams.dead_letters import H_DETAIL, H_KIND, H_REASON, H_STAGE, Stage
 from streams.source import H_REDRIVEN, SOURCE_HEADERS, delivery_tag, headers_dict
 
@@ -19,6 +21,19 @@ NO_NAME = "-"  # the eventName of a body that has none (not JSON, a reward reque
 BODY_CHARS = 20_000  # `show` cuts a longer body (an oversized poison message is 8 MB)
 # Ingest and wallet read the AIR input topic (wallet reads the ingest agent's re-keyed copy).
 AIR_INPUT_STAGES = (Stage.INGEST, Stage.WALLET)
+
+
+_AGO = re.compile(r"^(\d+)([smhd])$")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_moment(text: str, option: str, now_ms: int) -> int:
+    """`30m`, `2h`, `7d` (that long before now), or what `airmp replay` reads (ISO 8601,
+    epoch ms) -> ms. Raises `ReplayError`."""
+    ago = _AGO.match(text.strip())
+    if ago is not None:
+        return now_ms - int(ago.group(1)) * _SECONDS[ago.group(2)] * 1000
+    return parse_time(text, option)
 
 
 def iso_ms(ms: int) -> str:

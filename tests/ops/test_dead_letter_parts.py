@@ -18,6 +18,7 @@ from ops.dead_letters.letters import (
     event_name_of,
     iso_ms,
     kind_of,
+    parse_moment,
     pretty_body,
     printable,
     redrive_headers,
@@ -294,3 +295,12 @@ def test_command_errors_are_one_line_and_status_2() -> None:
     (line,) = no_kafka.stderr.splitlines()
     assert line.startswith("airmp dead-letters: cannot reach Kafka at 127.0.0.1:9 (")
     assert line.endswith("check AIRMP_KAFKA_BOOTSTRAP_SERVERS and AIRMP_KAFKA_SECURITY_PROTOCOL")
+
+
+def test_since_and_until_read_durations_before_now_too() -> None:
+    now = T0 + 86_400_000
+    assert parse_moment("30m", "--since", now) == now - 1_800_000
+    assert parse_moment("2h", "--since", now) == now - 7_200_000
+    assert parse_moment("1d", "--since", now) == T0
+    assert parse_moment("2025-03-01T10:00:00Z", "--since", now) == T0
+    assert parse_moment(str(T0), "--until", now) == T0
