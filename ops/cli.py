@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import functools
 import sys
-from typing import Any, NoReturn
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 from faust.cli.faust import cli
@@ -28,10 +29,14 @@ from mode.utils.loops import get_event_loop
 
 from config import Settings, SettingsError, load_settings
 from streams.app import create_app
+from streams.dead_letters import Stage
 from streams.kafka import BrokerError, quiet_aiokafka
 from streams.logs import configure as configure_logging
 from streams.logs import faust_options as logging_options
 from streams.topics import ensure_topics
+
+if TYPE_CHECKING:
+    from ops.dead_letters.letters import Selection
 
 
 @functools.cache
@@ -246,6 +251,118 @@ def replay_command(
             from_timestamp=from_timestamp,
             from_offset=from_offset,
             to_timestamp=to_timestamp,
+            dry_run=dry_run,
+        )
+    )
+
+
+# --- airmp dead-letters -----------------------------------------------------------------------
+
+
+@cli.group("dead-letters")
+def dead_letters_group() -> None:
+    """The dead-letter topic: counts, each dead letter, and re-driving them where they came
+    from. No consumer group, nothing committed; the range read is fixed at the start."""
+
+
+def _selection_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--since, --until, --reason, --stage, --event-name: the same on every sub-command."""
+    options = [
+        click.option(
+            "--since", metavar="T", help="dead-lettered at or after T: ISO 8601, epoch ms, 2h, 7d"
+        ),
+        click.option("--until", metavar="T", help="dead-lettered before T"),
+        click.option(
+            "--reason", "reasons", multiple=True, metavar="KIND", help="not_json, invalid_batch..."
+        ),
+        click.option(
+            "--stage", "stages", multiple=True, type=click.Choice([s.value for s in Stage])
+        ),
+        click.option("--event-name", "event_names", multiple=True, metavar="NAME"),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _selection(
+    since: str | None,
+    until: str | None,
+    reasons: tuple[str, ...],
+    stages: tuple[str, ...],
+    event_names: tuple[str, ...],
+) -> Selection:
+    """The filters as a `Selection`; a time it cannot read: one line, exit status 2."""
+    import time
+
+    from ops.dead_letters.letters import Selection, parse_moment
+    from ops.replay.range import ReplayError
+
+    now = int(time.time() * 1000)
+    try:
+        since_ms = parse_moment(since, "--since", now) if since else None
+        until_ms = parse_moment(until, "--until", now) if until else None
+    except ReplayError as exc:
+        click.echo(f"airmp dead-letters: {exc}", err=True)
+        sys.exit(2)
+    if since_ms is not None and until_ms is not None and until_ms <= since_ms:
+        click.echo("airmp dead-letters: --until must be after --since", err=True)
+        sys.exit(2)
+    return Selection(
+        frozenset(reasons), frozenset(stages), frozenset(event_names), since_ms, until_ms
+    )
+
+
+@dead_letters_group.command("summary")
+@_selection_options
+@click.option("--json", "as_json", is_flag=True, help="one JSON object instead of a table")
+def dead_letters_summary(as_json: bool, **filters: Any) -> None:
+    """Counts by reason x stage x eventName, with the first and last time of each.
+
+    Exit status: 0 done, 2 bad arguments or Kafka errors (one line).
+    """
+    from ops.dead_letters.run import run_summary
+
+    sys.exit(run_summary(read_settings(), _selection(**filters), as_json=as_json))
+
+
+@dead_letters_group.command("show")
+@_selection_options
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="at most N")
+def dead_letters_show(limit: int | None, **filters: Any) -> None:
+    """Each dead letter: reason, detail, source topic/partition/offset, body pretty-printed.
+
+    Exit status: 0 done, 2 bad arguments or Kafka errors (one line).
+    """
+    from ops.dead_letters.run import run_show
+
+    sys.exit(run_show(read_settings(), _selection(**filters), limit=limit))
+
+
+@dead_letters_group.command("redrive")
+@_selection_options
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="at most N")
+@click.option("--dry-run", is_flag=True, help="say what would be re-driven; produce nothing")
+@click.option("--all", "everything", is_flag=True, help="every dead letter (no filter given)")
+def dead_letters_redrive(
+    limit: int | None, dry_run: bool, everything: bool, **filters: Any
+) -> None:
+    """Produce the selected dead letters again where their stage reads: the AIR input topic
+    (ingest, wallet), the records topic (sink), the reward topic (reward), with the header
+    airmp-redriven-from. A notification keeps its source headers, so the worker maps it
+    again though its eesEventId was seen; a record keeps its source_request_id.
+
+    Exit status: 0 done, 1 some could not be re-driven (stage unknown), 2 bad arguments
+    or Kafka errors (one line).
+    """
+    from ops.dead_letters.run import run_redrive
+
+    sys.exit(
+        run_redrive(
+            read_settings(),
+            _selection(**filters),
+            everything=everything,
+            limit=limit,
             dry_run=dry_run,
         )
     )

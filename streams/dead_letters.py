@@ -1,4 +1,11 @@
-"""The dead-letter topic: the original bytes, untouched, with why and where from in headers."""
+"""The dead-letter topic: the original bytes, untouched, with why and where from in headers.
+
+Headers: `airmp-kind` (the low-cardinality kind: a `RejectReason`, `RefusalReason`, `Fault`
+or `RewardFault` value, the metric's label), `airmp-reason` (a readable line that starts
+with the kind), `airmp-detail` (more, such as mParticle's or AIR's answer), `airmp-stage`
+(a `Stage`), and the source headers of `streams.source` (which AIR input message, or which
+message of the stage's own topic). `airmp dead-letters` reads them.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +19,7 @@ from streams.source import H_TOPIC, delivery_tag, headers_dict, source_of
 
 log = logging.getLogger("airmp.dead_letters")
 
+H_KIND = "airmp-kind"
 H_REASON = "airmp-reason"
 H_DETAIL = "airmp-detail"
 H_STAGE = "airmp-stage"
@@ -53,18 +61,23 @@ class DeadLetterTopic:
     ) -> None:
         """`kind` is the low-cardinality metric label; `reason` the readable line."""
         headers = dead_letter_headers(
-            source_headers(event), reason=reason, stage=stage, detail=detail
+            source_headers(event), kind=kind, reason=reason, stage=stage, detail=detail
         )
         note_dead_letter(headers, kind=kind)
         await self.topic.send(key=event.key, value=event.value, headers=headers)
 
 
 def dead_letter_headers(
-    source: dict[str, bytes], *, reason: str, stage: Stage, detail: str = ""
+    source: dict[str, bytes], *, kind: StrEnum, reason: str, stage: Stage, detail: str = ""
 ) -> dict[str, bytes]:
-    """A dead letter's headers (source, reason, stage, detail): for the agents'
+    """A dead letter's headers (source, kind, reason, stage, detail): for the agents'
     `DeadLetterTopic` and the edges, which produce their own."""
-    headers = {**source, H_REASON: reason.encode(), H_STAGE: stage.encode()}
+    headers = {
+        **source,
+        H_KIND: str(kind).encode(),
+        H_REASON: reason.encode(),
+        H_STAGE: stage.encode(),
+    }
     if detail:
         headers[H_DETAIL] = detail[:DETAIL_CHARS].encode()
     return headers

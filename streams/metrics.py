@@ -77,3 +77,14 @@ FIREHOSE_ACTIONS = Counter(
     "Audience membership actions mParticle sent (add, delete, attribute_update)",
     ["action"],
 )
+READY = Gauge("airmp_ready", "1 while /readyz answers 200, else 0 (set when /metrics is read)")
+STOPPED = Gauge(
+    "airmp_stopped",
+    "1 while a delivery is stopped (sink: mParticle refused the credentials or a status it "
+    "cannot fix; rewards: AIR refused the credentials), else 0 (set when /metrics is read)",
+    ["component"],
+)
+ASSIGNMENTS = Counter(
+    "airmp_partition_assignments_total",
+    "Partition assignments this worker took (its start, then one per rebalance)",
+)

@@ -275,6 +275,7 @@ class LedgerConsumer(faust_aiokafka.Consumer):
 
     async def perform_seek(self) -> None:
         await super().perform_seek()
+        metrics.ASSIGNMENTS.inc()  # once per assignment: a rebalance storm shows as a rate
         tps = [tp for tp in self.assignment() if self.app.topics.acks_enabled_for(tp.topic)]
         committed = {tp: self._committed_offset.get(tp) for tp in tps}
         # Faust stores a committed 0 as None; either way, reading starts at the log's start.

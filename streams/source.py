@@ -5,6 +5,12 @@ AIR input message; dead letters carry the same headers. The delivery tag names t
 message (`air-notifications[2]@41`): the mapper re-maps a tag it has seen (a re-run after
 a crash) but drops another delivery of the same eesEventId (AIR's duplicate). The worker
 and `airmp replay` must build it identically, or a replay would count as a duplicate.
+
+`airmp dead-letters redrive` puts a dead letter back on the AIR input topic with its source
+headers, so the re-driven message is the same delivery to the mapper (its tag is the
+original's): mapped again, not dropped as another delivery of a seen eesEventId. It adds
+`airmp-redriven-from` (the dead letter's own position), which is carried along the same
+way, so a message that is dead-lettered again says it was re-driven.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ H_TOPIC = "airmp-source-topic"
 H_PARTITION = "airmp-source-partition"
 H_OFFSET = "airmp-source-offset"
 SOURCE_HEADERS = (H_TOPIC, H_PARTITION, H_OFFSET)
+H_REDRIVEN = "airmp-redriven-from"  # `topic[partition]@offset` of the dead letter re-driven
 
 
 def headers_dict(raw: Mapping[str, Any] | Iterable[tuple[str, Any]] | None) -> dict[str, bytes]:
@@ -29,14 +36,19 @@ def headers_dict(raw: Mapping[str, Any] | Iterable[tuple[str, Any]] | None) -> d
 def source_of(
     headers: Mapping[str, bytes], topic: str, partition: int, offset: int
 ) -> dict[str, bytes]:
-    """The source headers: those a forwarded message carries, else its own position."""
+    """The source headers: those a forwarded message carries, else its own position; and
+    the re-drive mark when it has one."""
     if H_TOPIC in headers:
-        return {k: headers[k] for k in SOURCE_HEADERS if k in headers}
-    return {
-        H_TOPIC: topic.encode(),
-        H_PARTITION: str(partition).encode(),
-        H_OFFSET: str(offset).encode(),
-    }
+        found = {k: headers[k] for k in SOURCE_HEADERS if k in headers}
+    else:
+        found = {
+            H_TOPIC: topic.encode(),
+            H_PARTITION: str(partition).encode(),
+            H_OFFSET: str(offset).encode(),
+        }
+    if H_REDRIVEN in headers:
+        found[H_REDRIVEN] = headers[H_REDRIVEN]
+    return found
 
 
 def delivery_tag(source: Mapping[str, bytes]) -> str:

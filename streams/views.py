@@ -9,6 +9,7 @@ from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from sinks.metrics import REGISTRY as SINK_REGISTRY
+from streams import metrics as gauges
 from streams.pipeline import Pipeline
 
 
@@ -47,6 +48,11 @@ def install_views(p: Pipeline) -> None:
 
     @p.app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:
+        # Readiness as gauges, so a stopped sink or reward path (401/403) can be alerted on
+        # from Prometheus alone.
+        gauges.READY.set(0 if readiness(p) else 1)
+        gauges.STOPPED.labels("sink").set(1 if p.health.sink_stopped else 0)
+        gauges.STOPPED.labels("rewards").set(1 if p.health.rewards_stopped else 0)
         payload = generate_latest(REGISTRY) + generate_latest(SINK_REGISTRY)
         # aiohttp refuses parameters (charset) in content_type=: send the full header.
         return web.bytes(payload, headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -27,6 +27,7 @@ Three modules, pure to I/O:
 - `range`: the options parsed (times, offsets) and, from the offsets Kafka reports, where
   each partition's replay starts and stops;
 - `replayer`: seeded wallet state + input messages -> records to re-send, and the counts;
-- `run`: the I/O: reading the changelog and the range, writing to the records topic or the
-  dry-run file, progress on stderr, and the command's exit status.
+- `run`: the I/O: reading the changelog and the range (with `ops.topic_reader`, shared with
+  `airmp dead-letters`), writing to the records topic or the dry-run file, progress on
+  stderr, and the command's exit status.
 """

@@ -8,22 +8,20 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from collections.abc import Callable
 from typing import IO, Any, TextIO
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import AIOKafkaProducer, TopicPartition
 
 import mappers
 from config import Settings
-from ops.replay.range import Bounds, ReplayError, ReplayRange, Span
+from ops.replay.range import ReplayError, ReplayRange, Span
 from ops.replay.replayer import Replayer, Totals, tag_of
+from ops.topic_reader import FETCH_MAX_BYTES, Progress, duration, partitions_of, read_spans
+from ops.topic_reader import spans as spans_of
 from streams.kafka import BrokerError, KafkaClients, quiet_aiokafka
 
-PROGRESS_INTERVAL = 0.5  # seconds between progress lines at most
 SEND_WINDOW = 1000  # records handed to the producer before waiting for their acks
-FETCH_MAX_BYTES = 52_428_800  # aiokafka's default for one fetch (all partitions)
 PREFIX = "airmp replay"
 
 
@@ -32,58 +30,9 @@ def changelog_topic(settings: Settings) -> str:
     return f"{settings.app_id}-wallet-state-changelog"
 
 
-# --- progress -----------------------------------------------------------------------------
-
-
-def _duration(value: float) -> str:
-    seconds = max(0, round(value))
-    if seconds < 60:
-        return f"{seconds}s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes}m{seconds:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
-
-
-class Progress:
-    """`done/total (pct), rate, ETA` on stderr, at most one line per `interval` seconds."""
-
-    def __init__(
-        self,
-        total: int,
-        err: TextIO,
-        interval: float = PROGRESS_INTERVAL,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.total = total
-        self.err = err
-        self.interval = interval
-        self.clock = clock
-        self.started = clock()
-        self.last = self.started
-
-    def rate(self, done: int) -> float:
-        elapsed = self.clock() - self.started
-        return done / elapsed if elapsed > 0 else 0.0
-
-    def line(self, done: int) -> str:
-        pct = 100.0 * done / self.total if self.total else 100.0
-        rate = self.rate(done)
-        eta = _duration((self.total - done) / rate) if rate > 0 else "?"
-        return f"{PREFIX}: {done}/{self.total} events ({pct:.0f}%), {rate:.0f} events/s, ETA {eta}"
-
-    def update(self, done: int, force: bool = False) -> None:
-        now = self.clock()
-        if force or now - self.last >= self.interval:
-            self.last = now
-            self.err.write(self.line(done) + "\n")
-            self.err.flush()
-
-
 def summary(totals: Totals, where: str, seconds: float) -> str:
     return (
-        f"done in {_duration(seconds)}: {totals.read} events read, "
+        f"done in {duration(seconds)}: {totals.read} events read, "
         f"{totals.records} records written to {where}, {totals.dead_letters} dead-lettered "
         f"(not re-sent), {totals.unmapped} skipped unknown/unmapped, "
         f"{totals.duplicates} duplicate deliveries skipped"
@@ -142,71 +91,6 @@ class TopicOutput(Output):
         await self._settle()
 
 
-# --- reading -------------------------------------------------------------------------------
-
-
-async def _partitions(admin: AIOKafkaAdminClient, topic: str) -> list[int] | None:
-    (described,) = await admin.describe_topics([topic])
-    if described.get("error_code", 0) != 0 or not described.get("partitions"):
-        return None
-    return sorted(p["partition"] for p in described["partitions"])
-
-
-async def _spans(
-    consumer: AIOKafkaConsumer, topic: str, partitions: list[int], rng: ReplayRange
-) -> dict[TopicPartition, Span]:
-    """The offsets Kafka reports now, made into the spans to read (`ReplayRange.spans`)."""
-    tps = [TopicPartition(topic, p) for p in partitions]
-    begins = await consumer.beginning_offsets(tps)
-    ends = await consumer.end_offsets(tps)
-    at_from = await _offsets_at(consumer, tps, rng.from_ms)
-    at_to = await _offsets_at(consumer, tps, rng.to_ms)
-    bounds = {
-        tp.partition: Bounds(begins[tp], ends[tp], at_from.get(tp), at_to.get(tp)) for tp in tps
-    }
-    return {TopicPartition(topic, p): span for p, span in rng.spans(topic, bounds).items()}
-
-
-async def _offsets_at(
-    consumer: AIOKafkaConsumer, tps: list[TopicPartition], ms: int | None
-) -> dict[TopicPartition, int]:
-    """The first offset at or after `ms` of each partition that has one."""
-    if ms is None:
-        return {}
-    found = await consumer.offsets_for_times(dict.fromkeys(tps, ms))
-    return {tp: at.offset for tp, at in found.items() if at is not None}
-
-
-async def _read(
-    consumer: AIOKafkaConsumer,
-    spans: dict[TopicPartition, Span],
-    each: Callable[[Any], Any],
-) -> None:
-    """Every message of `spans`, per partition in offset order; `each` is awaited if async."""
-    if not spans:
-        return
-    consumer.assign(list(spans))
-    for tp, span in spans.items():
-        consumer.seek(tp, span.start)
-    remaining = set(spans)
-    while remaining:
-        batch = await consumer.getmany(*remaining, timeout_ms=1000, max_records=1000)
-        for tp, messages in batch.items():
-            stop = spans[tp].stop
-            for message in messages:
-                if message.offset >= stop:
-                    break
-                result = each(message)
-                if asyncio.iscoroutine(result):
-                    await result
-        for tp in list(remaining):
-            # A position past the stop offset (also across gaps: compaction, transaction
-            # markers) ends the partition.
-            if await consumer.position(tp) >= spans[tp].stop:
-                remaining.discard(tp)
-                consumer.pause(tp)
-
-
 async def replay(
     settings: Settings, rng: ReplayRange, dry_run: IO[bytes] | None, dry_run_name: str, err: TextIO
 ) -> Totals:
@@ -220,17 +104,17 @@ async def replay(
             fetch_max_bytes=max(fetch, FETCH_MAX_BYTES),
         )
         topic = settings.input_topic
-        partitions = await _partitions(admin, topic)
+        partitions = await partitions_of(admin, topic)
         if partitions is None:
             raise ReplayError(f"the input topic {topic} does not exist (AIRMP_INPUT_TOPIC)")
         changelog = changelog_topic(settings)
-        changelog_partitions = await _partitions(admin, changelog)
+        changelog_partitions = await partitions_of(admin, changelog)
         # Both ends captured now: the state is the live worker's newest, the range is fixed.
-        spans = await _spans(consumer, topic, partitions, rng)
+        spans = await spans_of(consumer, topic, partitions, rng)
         seed_spans: dict[TopicPartition, Span] | None = None
         if changelog_partitions is not None:
             everything = ReplayRange(from_offsets=0)
-            seed_spans = await _spans(consumer, changelog, changelog_partitions, everything)
+            seed_spans = await spans_of(consumer, changelog, changelog_partitions, everything)
         total = sum(s.stop - s.start for s in spans.values())
         output: Output
         if dry_run is not None:
@@ -244,7 +128,7 @@ async def replay(
         if seed_spans is None:
             _say(err, f"no changelog topic {changelog}: no wallet state to start from")
         else:
-            await _read(consumer, seed_spans, lambda m: replayer.seed(m.key, m.value))
+            await read_spans(consumer, seed_spans, lambda m: replayer.seed(m.key, m.value))
             _say(err, f"wallet state of {replayer.totals.seeded} wallets read from {changelog}")
 
         progress = Progress(total, err)
@@ -256,7 +140,7 @@ async def replay(
                 await output.write(*out)
             progress.update(replayer.totals.read)
 
-        await _read(consumer, spans, one)
+        await read_spans(consumer, spans, one)
         await output.close()
         progress.update(replayer.totals.read, force=True)
         return replayer.totals

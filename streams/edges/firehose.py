@@ -118,7 +118,9 @@ class FirehoseView(EdgeView):
             )
             detail = orjson.dumps({"profile": index, "audience_id": audience}).decode()
             reason = f"{kind}: {why}"
-            headers = dead_letter_headers({}, reason=reason, stage=Stage.FIREHOSE, detail=detail)
+            headers = dead_letter_headers(
+                {}, kind=kind, reason=reason, stage=Stage.FIREHOSE, detail=detail
+            )
             dead.append((headers, kind))
             messages.append((settings.dead_letter_topic, None, raw, headers))
         try:

@@ -25,7 +25,7 @@ from streams.app import app_options, pipeline
 from streams.dead_letters import DeadLetterTopic
 from streams.offsets import App
 from streams.pipeline import Pipeline, Topics
-from streams.source import H_OFFSET, H_PARTITION, H_TOPIC, headers_dict
+from streams.source import H_OFFSET, H_PARTITION, H_REDRIVEN, H_TOPIC, headers_dict
 from testkit.builders import WALLET
 from testkit.cases import CASES
 from testkit.local_mparticle import LocalEndpoint
@@ -213,3 +213,32 @@ def test_create_app_wires_three_agents_on_the_pipeline_topics() -> None:
         "deliver_records": "mparticle-records",
     }
     assert isinstance(app, faust.App)
+
+
+async def test_a_redriven_notification_keeps_its_delivery_and_its_mark(p: Pipeline) -> None:
+    """`airmp dead-letters redrive` sends a notification back with its source headers: the
+    ingest agent forwards them as they are (the wallet agent then sees the same delivery),
+    and a dead letter of it says it was re-driven, with the kind in a header of its own."""
+    agent = _agent(p, agents.ingest, p.topics.input)
+    out = outputs(p)
+    settle = _notification("POSCONNECT.WALLET.SETTLE")
+    redriven = {
+        H_TOPIC: b"air-notifications",
+        H_PARTITION: b"2",
+        H_OFFSET: b"41",
+        H_REDRIVEN: b"air-dead-letters[0]@7",
+    }
+    async with agent.test_context() as test:
+        await test.put(value=settle, key=b"900100", headers=redriven, wait=False)
+        await test.put(value=b"[1]", key=b"k", headers=redriven, wait=False)
+        forwarded = await _next(out.by_wallet)
+        dead = await _next(out.dead_letters)
+
+    assert (forwarded.value, _headers(forwarded)) == (settle, redriven)
+    assert _headers(dead) == {
+        **redriven,
+        "airmp-kind": b"not_object",
+        "airmp-reason": b"not_object: the notification is a JSON array",
+        "airmp-stage": b"ingest",
+    }
+    assert out.empty()
