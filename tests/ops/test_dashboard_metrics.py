@@ -1,8 +1,7 @@
 """Every metric a dashboard panel queries exists on a real worker's /metrics after a short
 run: AIR notifications (one poison) through the sink to the local mParticle endpoint, which
 throttles once, fails once and refuses one batch, under a low rate limit; and one reward
-granted by the local AIR. The edges' metrics of issue #11 are exempt until it lands
-(`NOT_YET_SERVED`, tests/ops/test_monitoring.py, which fails once they are served)."""
+granted by the local AIR; and a call to each edge (the AIR webhook, the audience output)."""
 
 from __future__ import annotations
 
@@ -11,23 +10,34 @@ import contextlib
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import orjson
 import pytest
 
 from mappers.rewards import RewardRequest
-from testkit import journeys
+from testkit import firehose, journeys
 from testkit.kafka import create_topics, produce
-from testkit.processes import Air, Endpoint, Samples, Worker, poll, scrape, worker_env
+from testkit.processes import (
+    Air,
+    Endpoint,
+    Samples,
+    Worker,
+    http_status,
+    poll,
+    scrape,
+    worker_env,
+)
 from tests.integration.test_pipeline import expected_records
-from tests.ops.test_monitoring import dashboard_metrics, not_yet_served
+from tests.ops.test_monitoring import dashboard_metrics
 
 pytestmark = pytest.mark.integration
 
 CARD = "6401000000099001"
+WEBHOOK_TOKEN = "dashboard-webhook-token"
 
 
 def test_every_metric_the_dashboard_queries_is_served(kafka_bootstrap: str, tmp_path: Path) -> None:
-    wanted = {name for name in dashboard_metrics() if not not_yet_served(name)}
+    wanted = set(dashboard_metrics())
     notifications = journeys.build(wallets=2, seed=41)
     refused = orjson.loads(expected_records(notifications)[3])["batch"]["source_request_id"]
     wallets = tmp_path / "wallets.json"
@@ -62,6 +72,7 @@ def test_every_metric_the_dashboard_queries_is_served(kafka_bootstrap: str, tmp_
             AIRMP_SINK_MERGE_USER_BATCHES="false",
             AIRMP_SINK_MAX_BACKOFF_SECONDS="1",
             AIRMP_LAG_METRICS_INTERVAL_SECONDS="1",
+            AIRMP_AIR_WEBHOOK_TOKEN=WEBHOOK_TOKEN,
         )
         asyncio.run(
             create_topics(kafka_bootstrap, [env["AIRMP_INPUT_TOPIC"], env["AIRMP_REWARD_TOPIC"]], 3)
@@ -76,6 +87,18 @@ def test_every_metric_the_dashboard_queries_is_served(kafka_bootstrap: str, tmp_
         )
         worker = Worker(env, tmp_path / "worker.log").start()
         stack.callback(worker.stop)
+        base = f"http://127.0.0.1:{env['AIRMP_WEB_PORT']}"
+        assert poll(lambda: http_status(f"{base}/readyz") == 200, timeout=90), worker.log()
+        webhook = httpx.post(
+            f"{base}/air/notifications",
+            content=notifications[0],  # a repeat: mapped once
+            headers={"X-Auth-Token": WEBHOOK_TOKEN},
+            timeout=30,
+        )
+        registration = httpx.post(
+            f"{base}/mparticle/firehose", json=firehose.registration_request(), timeout=30
+        )
+        assert (webhook.status_code, registration.status_code) == (200, 200)
 
         def served() -> Samples | None:
             samples = scrape(env["AIRMP_WEB_PORT"])
@@ -98,4 +121,6 @@ def test_every_metric_the_dashboard_queries_is_served(kafka_bootstrap: str, tmp_
         "airmp_sink_wait_seconds_total",
         "airmp_rewards_total",
         "airmp_air_requests_total",
+        "airmp_edge_requests_total",
+        "airmp_edge_request_seconds_bucket",
     }

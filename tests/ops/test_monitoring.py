@@ -26,9 +26,6 @@ ALERTS = MONITORING / "prometheus" / "alerts.yml"
 # Grafana's own variables in a panel's query, as Grafana substitutes them before Prometheus
 # parses it (a range it picks, at least four scrape intervals).
 GRAFANA_VARIABLES = {"$__rate_interval": "1m", "$__interval": "15s", "$__range": "1h"}
-# The edges' metrics of issue #11, which another branch builds: the dashboard has their
-# panels already. Remove this exemption when #11 lands (the tests below say so).
-NOT_YET_SERVED = {"airmp_edge_requests_total", "airmp_edge_request_seconds"}
 HISTOGRAM_SAMPLES = ("_bucket", "_sum", "_count")
 NOT_OURS = {"up"}  # Prometheus's own
 
@@ -78,11 +75,6 @@ def metrics_in(expr: str) -> set[str]:
 
 def dashboard_metrics() -> set[str]:
     return {name for _, expr in panel_queries() for name in metrics_in(expr)}
-
-
-def not_yet_served(name: str) -> bool:
-    base = next((name[: -len(s)] for s in HISTOGRAM_SAMPLES if name.endswith(s)), name)
-    return name in NOT_YET_SERVED or base in NOT_YET_SERVED
 
 
 def declared_samples(*registries: CollectorRegistry) -> set[str]:
@@ -229,25 +221,12 @@ def test_every_query_is_promql_naming_metrics_the_worker_declares() -> None:
     for title, expr in panel_queries():
         names = metrics_in(expr)  # raises on a query Prometheus would not parse
         assert names, title
-        missing = {n for n in names if n not in declared and not not_yet_served(n)}
+        missing = {n for n in names if n not in declared}
         assert not missing, (title, missing)
     for rule in alert_rules():
         names = metrics_in(rule["expr"])
         missing = {n for n in names - NOT_OURS if n not in declared}
         assert not missing, (rule["alert"], missing)
-
-
-def test_the_edges_metrics_are_exempt_only_until_issue_11_serves_them() -> None:
-    declared = declared_samples(REGISTRY, SINK_REGISTRY)
-    served = {n for n in declared if not_yet_served(n)}
-    assert not served, (
-        f"{sorted(served)} are declared now (issue #11 landed): remove NOT_YET_SERVED in "
-        "tests/ops/test_monitoring.py, and make tests/ops/test_dashboard_metrics.py call the edges"
-    )
-    assert {n for n in dashboard_metrics() if not_yet_served(n)} == {
-        "airmp_edge_requests_total",
-        "airmp_edge_request_seconds_bucket",
-    }
 
 
 # --- the alerts ---------------------------------------------------------------------------
