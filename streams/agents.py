@@ -2,6 +2,14 @@
 
     AIR input topic --ingest--> by-wallet topic (re-keyed by walletId)
         --wallet_events (wallet-state table)--> records topic
+    AIR input topic keyed by walletId --ingest (wallet-state table)--> records topic
+
+A notification keyed by its own walletId, on the partition the by-wallet topic would give
+it, is mapped where it lands: the same worker owns that partition of both topics and of the
+table's changelog, so the wallet's state is the same either way, and the trip through the
+by-wallet topic is saved. A wallet's order is Kafka's order within one partition: produce
+each wallet's notifications with one key (by walletId, to save the re-key hop). Mixing keys
+for one wallet mixes the paths, and the two paths do not keep order between them.
 
 Every agent runs with concurrency 1 and completes an event (`streams.offsets.complete`)
 only after its outputs are handed to the producer: Faust flushes the producer before it
@@ -15,6 +23,7 @@ from collections.abc import AsyncIterable, Awaitable, Callable
 from typing import cast
 
 import orjson
+from aiokafka.partitioner import murmur2
 from faust import Stream
 from faust.types import EventT, StreamT
 
@@ -72,16 +81,36 @@ async def ingest_one(p: Pipeline, event: EventT) -> None:
             await reject(p, event, outcome.rejection, Stage.INGEST)
         count(outcome)
         return
-    await p.topics.by_wallet.send(
-        key=parsed.wallet_id.encode(), value=raw, headers=source_headers(event)
-    )
+    key = parsed.wallet_id.encode()
+    if lands_home(p, event, key):
+        metrics.ROUTES.labels("where_it_landed").inc()
+        await map_with_state(p, event, parsed, key)
+        return
+    metrics.ROUTES.labels("re_keyed").inc()
+    await p.topics.by_wallet.send(key=key, value=raw, headers=source_headers(event))
+
+
+def lands_home(p: Pipeline, event: EventT, key: bytes) -> bool:
+    """Keyed by its walletId, on the partition the by-wallet topic would put it in (Kafka's
+    default partitioner, murmur2, as Faust's producer uses), of a topic partitioned alike."""
+    partitions = p.settings.topic_partitions
+    message = event.message
+    if event.key != key or p.app.consumer.topic_partitions(message.topic) != partitions:
+        return False
+    return bool((murmur2(key) & 0x7FFFFFFF) % partitions == message.partition)
 
 
 async def wallet_one(p: Pipeline, event: EventT) -> None:
     parsed = mappers.parse(bytes(event.value or b""))
     if isinstance(parsed, mappers.Rejection) or parsed.wallet_id is None:
         raise ValueError("a re-keyed notification no longer parses")  # bytes changed?
-    key = parsed.wallet_id.encode()
+    await map_with_state(p, event, parsed, parsed.wallet_id.encode())
+
+
+async def map_with_state(
+    p: Pipeline, event: EventT, parsed: mappers.Notification, key: bytes
+) -> None:
+    """Map with the wallet's state, store the state the mapper returns, emit the record."""
     stored = p.wallet_state.get(key)
     state = mappers.WalletState.from_dict(stored) if stored is not None else None
     tag = source.delivery_tag(source_headers(event))

@@ -88,3 +88,8 @@ ASSIGNMENTS = Counter(
     "airmp_partition_assignments_total",
     "Partition assignments this worker took (its start, then one per rebalance)",
 )
+ROUTES = Counter(
+    "airmp_ingest_routes_total",
+    "AIR events by route: mapped where they landed (keyed by walletId) or re-keyed",
+    ["route"],
+)

@@ -97,10 +97,11 @@ def wallet_journey(wallet: int, rng: random.Random, seed: int) -> list[bytes]:
 
 def producer_key(notification: bytes) -> bytes:
     """A key an AIR producer might use: constant per wallet (keeps its order), not its id."""
-    return f"card-{_wallet_of(notification)}".encode()
+    return f"card-{wallet_of(notification)}".encode()
 
 
-def _wallet_of(notification: bytes) -> str:
+def wallet_of(notification: bytes) -> str:
+    """The notification's walletId (MAPPING.md §1), "" when it has none."""
     import mappers
 
     parsed = mappers.parse(notification)

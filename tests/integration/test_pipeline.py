@@ -143,6 +143,22 @@ def test_thin_path_matches_airmp_map(
         assert message.key == orjson.loads(message.value)["air"]["wallet_id"].encode()
 
 
+def test_input_keyed_by_wallet_is_mapped_where_it_lands(
+    kafka_bootstrap: str, env: dict[str, str], tmp_path: Path
+) -> None:
+    notifications = journeys.build(wallets=4, seed=3)
+    expected = expected_records(notifications)
+    by_wallet_id = [(journeys.wallet_of(n).encode(), n) for n in notifications]
+    # Created as the worker would (3 partitions): Kafka's partitioner puts each wallet's
+    # notifications on the partition the by-wallet topic would give it.
+    asyncio.run(create_topics(kafka_bootstrap, [env["AIRMP_INPUT_TOPIC"]], 3))
+    asyncio.run(produce(kafka_bootstrap, env["AIRMP_INPUT_TOPIC"], by_wallet_id))
+    got = records_from_worker(kafka_bootstrap, env, tmp_path, "w1", expected)
+    assert records_of(got) == by_wallet(expected)
+    rekeyed = asyncio.run(end_offsets(kafka_bootstrap, f"{env['AIRMP_APP_ID']}-air-by-wallet"))
+    assert rekeyed == {0: 0, 1: 0, 2: 0}  # no trip through the by-wallet topic
+
+
 def test_poison_messages_go_to_dead_letters_and_work_goes_on(
     kafka_bootstrap: str, env: dict[str, str], tmp_path: Path
 ) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 import faust
 import orjson
 import pytest
+from aiokafka.partitioner import murmur2
 from faust.types import ChannelT, EventT
 
 import mappers
@@ -241,4 +242,30 @@ async def test_a_redriven_notification_keeps_its_delivery_and_its_mark(p: Pipeli
         "airmp-reason": b"not_object: the notification is a JSON array",
         "airmp-stage": b"ingest",
     }
+    assert out.empty()
+
+
+async def test_ingest_maps_a_notification_keyed_by_its_wallet_where_it_lands(
+    p: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As on a topic partitioned like the by-wallet topic (6 partitions here).
+    monkeypatch.setattr(p.app.consumer, "topic_partitions", lambda topic: 6)
+    agent = _agent(p, agents.ingest, p.topics.input)
+    out = outputs(p)
+    settle, expected = CASES["POSCONNECT.WALLET.SETTLE"]()
+    spend, _ = CASES["POSCONNECT.WALLET.SPEND"]()
+    spend["headers"]["eesEventId"] = "evt-2"
+    home = (murmur2(WALLET.encode()) & 0x7FFFFFFF) % 6
+    async with agent.test_context() as test:
+        await test.put(value=orjson.dumps(settle), key=WALLET.encode(), partition=home, wait=False)
+        record = await _next(out.records)
+        # Keyed by its wallet but on another partition: re-keyed as any other.
+        other = (home + 1) % 6
+        await test.put(value=orjson.dumps(spend), key=WALLET.encode(), partition=other, wait=False)
+        forwarded = await _next(out.by_wallet)
+        stored = p.wallet_state[WALLET.encode()]
+
+    assert orjson.loads(record.value) == expected and record.key == WALLET.encode()
+    assert orjson.loads(forwarded.value)["headers"]["eesEventId"] == "evt-2"
+    assert stored is not None and "evt-1" in stored["seen"]
     assert out.empty()
