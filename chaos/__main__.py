@@ -1,5 +1,5 @@
 """`python -m chaos [--quick] [--rounds N] [--seed N] [--no-faults] [--reject N]
-[--air-regrants]` (`make chaos`).
+[--air-regrants] [--keep]` (`make chaos`).
 
 Each round prints `chaos: seed N` first and its verdict line last; with several rounds a
 totals line (the same format, every count summed) comes last. Exit 1 when any round lost
@@ -39,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
         help="self-test: the local AIR rewards a repeated reference again, so a re-send "
         "after a lost answer is a second grant and the round must fail",
     )
+    parser.add_argument(
+        "--keep", action="store_true", help="keep each round's work dir (logs) even when it passes"
+    )
     args = parser.parse_args(argv)
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
@@ -55,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
                     sys.stdout,
                     args.reject,
                     args.air_regrants,
+                    args.keep,
                 )
                 outcomes.append(round_.run())
         except KeyboardInterrupt:

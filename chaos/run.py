@@ -214,10 +214,12 @@ class Round:
         out: TextIO,
         reject: int = 0,
         regrant: bool = False,
+        keep: bool = False,
     ) -> None:
         self.seed = seed
         self.reject = reject  # self-test: batches the endpoint refuses, so they must be lost
         self.regrant = regrant  # self-test: AIR rewards a repeated reference again
+        self.keep = keep  # the work dir stays even when the round passes
         self.profile = profile
         self.plan = profile.plan if with_faults else Plan.none(profile.plan.workers)
         self.out = out
@@ -377,7 +379,7 @@ class Round:
             print(f"  {line}", file=self.out)
         if error:
             print(f"  harness error: {error}", file=self.out)
-        if outcome.ok:
+        if outcome.ok and not self.keep:
             shutil.rmtree(self.work, ignore_errors=True)
         else:
             print(f"  work dir kept (worker, endpoint and Kafka logs): {self.work}", file=self.out)
