@@ -1,10 +1,11 @@
-"""`python -m chaos [--quick] [--rounds N] [--seed N] [--no-faults] [--reject N]`
-(`make chaos`).
+"""`python -m chaos [--quick] [--rounds N] [--seed N] [--no-faults] [--reject N]
+[--air-regrants] [--keep]` (`make chaos`).
 
 Each round prints `chaos: seed N` first and its verdict line last; with several rounds a
 totals line (the same format, every count summed) comes last. Exit 1 when any round lost
-something, dead-lettered something unexpected, or delivered a duplicate mParticle cannot
-drop (another source_request_id); progress goes to stderr.
+something, dead-lettered something unexpected, delivered a duplicate mParticle cannot drop
+(another source_request_id), or left a reward ungranted or granted it twice; progress goes
+to stderr.
 """
 
 from __future__ import annotations
@@ -32,6 +33,15 @@ def main(argv: list[str] | None = None) -> int:
         metavar="N",
         help="self-test: the endpoint refuses N expected batches, so the round must fail",
     )
+    parser.add_argument(
+        "--air-regrants",
+        action="store_true",
+        help="self-test: the local AIR rewards a repeated reference again, so a re-send "
+        "after a lost answer is a second grant and the round must fail",
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="keep each round's work dir (logs) even when it passes"
+    )
     args = parser.parse_args(argv)
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
@@ -41,7 +51,15 @@ def main(argv: list[str] | None = None) -> int:
     with terminate_as_interrupt():
         try:
             for k in range(args.rounds):
-                round_ = Round(seed + k, profile, not args.no_faults, sys.stdout, args.reject)
+                round_ = Round(
+                    seed + k,
+                    profile,
+                    not args.no_faults,
+                    sys.stdout,
+                    args.reject,
+                    args.air_regrants,
+                    args.keep,
+                )
                 outcomes.append(round_.run())
         except KeyboardInterrupt:
             print("chaos: interrupted; every process stopped", file=sys.stderr)

@@ -5,7 +5,9 @@ first after half a gap): SIGKILL mostly, SIGTERM now and then, each followed by 
 after a short pause. The broker is stopped and started once mid-run. The local mParticle
 endpoint cycles through 429 + Retry-After, 5xx, slow answers (some beyond the sink's
 timeout), dropped connections, and accept-then-drop, one episode per slot, so every kind
-occurs whenever there are at least as many slots as kinds.
+occurs whenever there are at least as many slots as kinds. The local AIR gets the same kinds
+of episode on slots of its own (accept-then-drop: AIR granted, the worker never heard), drawn
+from a random generator of their own, so a seed's other faults stay what they were.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ SIGTERM = "sigterm"
 BROKER_RESTART = "broker_restart"
 ENDPOINT = "endpoint"
 ENDPOINT_KINDS = ("rate_limit", "server_error", "slow", "drop", "drop_after_accept")
+AIR = "air"  # the local AIR's POST /_mock/faults
+AIR_KINDS = ENDPOINT_KINDS
 
 FaultValue = int | float | None
 
@@ -28,8 +32,8 @@ class Action:
     kind: str
     worker: int = -1  # SIGKILL / SIGTERM: which worker
     pause: float = 0.0  # worker: seconds before the restart; broker: seconds down
-    changes: tuple[tuple[str, FaultValue], ...] = ()  # endpoint: the POST /_mock/faults body
-    label: str = ""  # endpoint: which kind of episode
+    changes: tuple[tuple[str, FaultValue], ...] = ()  # endpoint, AIR: the /_mock/faults body
+    label: str = ""  # endpoint, AIR: which kind of episode
 
     def describe(self) -> str:
         if self.kind in (SIGKILL, SIGTERM):
@@ -37,7 +41,7 @@ class Action:
         if self.kind == BROKER_RESTART:
             return f"stop the Kafka broker for {self.pause:.1f}s, then start it again"
         body = ", ".join(f"{k}={v}" for k, v in self.changes)
-        return f"endpoint {self.label}: {body}"
+        return f"{'AIR' if self.kind == AIR else 'endpoint'} {self.label}: {body}"
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,8 @@ class Plan:
     broker_down: tuple[float, float] = (2.0, 6.0)
     endpoint_slot: float = 7.0  # seconds per endpoint episode
     sink_timeout: float = 5.0  # AIRMP_SINK_TIMEOUT_SECONDS: some slow answers exceed it
+    air_slot: float = 8.0  # seconds per AIR episode; 0: no AIR faults
+    air_timeout: float = 3.0  # AIRMP_AIR_TIMEOUT_SECONDS: some slow answers exceed it
     enabled: bool = True
 
     @staticmethod
@@ -65,15 +71,18 @@ def schedule(seed: int, duration: float, plan: Plan) -> list[Action]:
     """Every fault of a round, in time order, from the seed alone."""
     if not plan.enabled:
         return []
-    if min(plan.gap) <= 0 or plan.endpoint_slot <= 0:
+    if min(plan.gap) <= 0 or plan.endpoint_slot <= 0 or plan.air_slot < 0:
         raise ValueError("fault gaps must be positive")
     rng = random.Random(f"chaos-faults/{seed}")
     actions = _worker_faults(rng, duration, plan)
     for _ in range(plan.broker_restarts):
         at = rng.uniform(0.35, 0.65) * duration
         actions.append(Action(at, BROKER_RESTART, pause=rng.uniform(*plan.broker_down)))
-    actions += _endpoint_faults(rng, duration, plan)
-    order = {SIGKILL: 0, SIGTERM: 0, BROKER_RESTART: 1, ENDPOINT: 2}
+    actions += _episodes(rng, duration, plan.endpoint_slot, plan.sink_timeout, ENDPOINT)
+    if plan.air_slot > 0:
+        air_rng = random.Random(f"chaos-air-faults/{seed}")
+        actions += _episodes(air_rng, duration, plan.air_slot, plan.air_timeout, AIR)
+    order = {SIGKILL: 0, SIGTERM: 0, BROKER_RESTART: 1, ENDPOINT: 2, AIR: 3}
     return sorted(actions, key=lambda a: (a.at, order[a.kind], a.worker))
 
 
@@ -104,8 +113,11 @@ def _worker_faults(rng: random.Random, duration: float, plan: Plan) -> list[Acti
     return actions
 
 
-def _endpoint_faults(rng: random.Random, duration: float, plan: Plan) -> list[Action]:
-    slots = max(len(ENDPOINT_KINDS), int((duration - 4) // plan.endpoint_slot))
+def _episodes(
+    rng: random.Random, duration: float, slot_seconds: float, timeout: float, target: str
+) -> list[Action]:
+    """One episode per slot for the endpoint or AIR (`target`), every kind in each cycle."""
+    slots = max(len(ENDPOINT_KINDS), int((duration - 4) // slot_seconds))
     width = (duration - 4) / slots
     kinds: list[str] = []
     while len(kinds) < slots:
@@ -123,20 +135,22 @@ def _endpoint_faults(rng: random.Random, duration: float, plan: Plan) -> list[Ac
             status = rng.choice([500, 502, 503, 504])
             changes = (("server_error_next", rng.randint(2, 6)), ("server_error_status", status))
         elif kind == "slow":
-            # Now and then slower than the sink's timeout: it gives up, the endpoint still
-            # accepts, and the re-send is a duplicate with the same source_request_id.
-            slow = plan.sink_timeout + 1.5 if rng.random() < 0.3 else rng.uniform(0.3, 2.0)
+            # Now and then slower than the client's timeout: it gives up, the endpoint still
+            # accepts (the re-send is a duplicate with the same source_request_id), AIR
+            # still grants (the re-send carries the same reference).
+            slow = timeout + 1.5 if rng.random() < 0.3 else rng.uniform(0.3, 2.0)
             changes = (("delay_seconds", round(slow, 2)),)
             end = min(at + rng.uniform(3.0, 8.0), start + width)
-            actions.append(Action(end, ENDPOINT, changes=(("delay_seconds", 0.0),), label="fast"))
+            actions.append(Action(end, target, changes=(("delay_seconds", 0.0),), label="fast"))
         elif kind == "drop":
             changes = (("drop_next", rng.randint(1, 4)),)
         else:
             changes = (("drop_after_accept_next", rng.randint(1, 4)),)
-        actions.append(Action(at, ENDPOINT, changes=changes, label=kind))
+        actions.append(Action(at, target, changes=changes, label=kind))
     return actions
 
 
-# Sent when production ends: no more slow answers. The counted faults (`*_next`) stay
-# armed until requests use them up, so a late episode is still exercised.
+# Sent to the endpoint and to AIR when production ends: no more slow answers. The counted
+# faults (`*_next`) stay armed until requests use them up, so a late episode is still
+# exercised.
 ENDPOINT_AFTER_PRODUCTION: dict[str, FaultValue] = {"delay_seconds": 0.0}

@@ -53,6 +53,16 @@ async def produce(
         await producer.stop()
 
 
+async def produce_all(
+    bootstrap: str, streams: Sequence[tuple[str, Sequence[Message], Production]], seconds: float
+) -> None:
+    """Each (topic, messages, state) as `produce` does, side by side over the same seconds:
+    the notifications and the reward requests at their own steady rates."""
+    await asyncio.gather(
+        *(produce(bootstrap, topic, messages, seconds, state) for topic, messages, state in streams)
+    )
+
+
 def _placed(state: Production, index: int, future: asyncio.Future[object]) -> None:
     if not future.cancelled() and future.exception() is None:
         meta = future.result()

@@ -1,6 +1,7 @@
 """The input of a round, built from the seed alone: the project's wallet journeys
 (scripts/journeys.py: joins, purchases, refunds, tiers, AIR's duplicate deliveries, some
-wallets leaving), plus late events and bad input at known positions.
+wallets leaving), plus late events and bad input at known positions; and reward requests
+for the reward topic.
 
 - late: one of the wallet's events arrives a few places later than its eventDate says
   (newer events of the wallet come first);
@@ -10,15 +11,27 @@ wallets leaving), plus late events and bad input at known positions.
   README asks of producers);
 - bad input: not JSON, a JSON array, no eventName, no wallet anywhere, an empty body, each
   distinct bytes, spread evenly through the stream.
+
+Reward requests (`Load.rewards`, a stream of their own for the reward topic, drawn from a
+random generator of their own so that a seed's notifications stay what they were): several
+per customer, for customers among the round's wallets (the local AIR knows them:
+`Load.air_wallets`), each customer's in order;
+- refused by AIR: an identity no wallet has (404), a trigger AIR does not know (400);
+- unreadable: no reward request at all (dead-lettered before AIR is asked);
+- re-delivered: the same request (same bytes, same reference) produced again, right after
+  it (as a producer's retry) or a little later.
 """
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import orjson
 
+from mappers.rewards import RewardRequest
 from testkit import journeys
 
 FIRST_WALLET = 800_000_000
@@ -27,13 +40,28 @@ REDELIVERED_SHARE = 0.08  # of wallets with one event delivered again later
 BAD_KINDS = ("not_json", "json_array", "no_event_name", "no_wallet", "empty_body")
 _DATE = "2025-03-01T10:00:00.000000"
 
+# The SBA triggers the local AIR knows (`airmp mock-air --trigger`), and one it does not.
+REWARD_TRIGGERS = ("WELCOME5000=points:5000", "BONUS250=points:250", "COUPON10=ecoupon:100641679")
+UNKNOWN_TRIGGER = "CHAOS-NO-SUCH-TRIGGER"
+REWARD = "reward"
+REWARD_REDELIVERED = "reward_redelivered"
+UNKNOWN_IDENTITY = "unknown_identity"  # AIR: 404
+UNKNOWN_TRIGGER_KIND = "unknown_trigger"  # AIR: 400
+UNREADABLE_REWARD = "unreadable_reward"
+REFUSED_KINDS = (UNKNOWN_IDENTITY, UNKNOWN_TRIGGER_KIND, UNREADABLE_REWARD)
+REWARDS_PER_CUSTOMER = (2, 6)
+TWO_TRIGGER_SHARE = 0.15  # of requests asking for two triggers at once
+REWARD_REDELIVERED_SHARE = 0.06  # of grantable requests produced twice
+_REWARD_AT = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+
 
 @dataclass(frozen=True)
 class Message:
     key: bytes
     value: bytes
-    kind: str  # "journey", "late", "redelivered", or one of BAD_KINDS
-    wallet: str = ""  # "" for bad input
+    kind: str  # "journey", "late", "redelivered", one of BAD_KINDS; or a reward kind
+    wallet: str = ""  # "" for bad input (and a reward for no wallet)
+    reference: str = ""  # a reward request's reference
 
 
 @dataclass(frozen=True)
@@ -41,6 +69,8 @@ class Load:
     seed: int
     wallets: int
     messages: tuple[Message, ...]  # in production order
+    rewards: tuple[Message, ...] = ()  # the reward topic's, in production order
+    customers: tuple[int, ...] = ()  # the wallets the rewards are for
 
     @property
     def good(self) -> list[bytes]:
@@ -55,11 +85,37 @@ class Load:
         return [i for i, m in enumerate(self.messages) if m.kind in BAD_KINDS]
 
     def count(self, kind: str) -> int:
-        return sum(1 for m in self.messages if m.kind == kind)
+        return sum(1 for m in (*self.messages, *self.rewards) if m.kind == kind)
+
+    @property
+    def grantable(self) -> list[str]:
+        """The references AIR can grant, each once, in production order."""
+        found = (m.reference for m in self.rewards if m.kind in (REWARD, REWARD_REDELIVERED))
+        return list(dict.fromkeys(found))
+
+    @property
+    def refused(self) -> list[bytes]:
+        """The reward-topic messages that must end on the dead-letter topic (stage reward)."""
+        return [m.value for m in self.rewards if m.kind in REFUSED_KINDS]
+
+    def air_wallets(self) -> list[dict[str, Any]]:
+        """The local AIR's wallets file (`airmp mock-air --wallets`): the customers."""
+        return [
+            {"walletId": str(n), "identities": [{"type": "CARD", "value": card(n)}], "points": 0}
+            for n in self.customers
+        ]
 
 
-def build(seed: int, wallets: int, min_events: int = 0, bad_inputs: int = 10) -> Load:
-    """At least `wallets` wallets and `min_events` notifications (more wallets if needed)."""
+def card(wallet: int) -> str:
+    """The wallet's card number, as testkit.journeys writes it: its AIR identity."""
+    return f"6301{wallet:012d}"
+
+
+def build(
+    seed: int, wallets: int, min_events: int = 0, bad_inputs: int = 10, rewards: int = 0
+) -> Load:
+    """At least `wallets` wallets and `min_events` notifications (more wallets if needed);
+    about `rewards` grantable reward requests (none for 0)."""
     rng = random.Random(f"chaos-load/{seed}")
     queues: list[list[Message]] = []
     total = 0
@@ -77,13 +133,16 @@ def build(seed: int, wallets: int, min_events: int = 0, bad_inputs: int = 10) ->
         if i in positions:
             out.append(positions[i])
         out.append(message)
-    return Load(seed=seed, wallets=made, messages=tuple(out))
+    if rewards <= 0:
+        return Load(seed=seed, wallets=made, messages=tuple(out))
+    customers, stream_of_rewards = _rewards(seed, made, rewards)
+    return Load(seed, made, tuple(out), tuple(stream_of_rewards), tuple(customers))
 
 
 def _wallet(number: int, rng: random.Random, seed: int) -> list[Message]:
     wallet = str(number)
     events = journeys.wallet_journey(number, rng, seed)
-    key = wallet.encode() if rng.random() < 0.5 else f"6301{number:012d}".encode()
+    key = wallet.encode() if rng.random() < 0.5 else card(number).encode()
     messages = [Message(key, e, "journey", wallet) for e in events]
     left = orjson.loads(events[-1])["headers"]["eventName"] == journeys.LEAVE[0]
     end = len(messages) - 1 if left else len(messages)  # a late event stays before LEAVE
@@ -122,3 +181,80 @@ def _bad_input(k: int) -> Message:
         # Only one empty body can be told apart by its bytes; later ones are whitespace.
         value = b" " * (k // len(BAD_KINDS))
     return Message(f"bad-{k}".encode(), value, kind)
+
+
+def _rewards(seed: int, wallets: int, wanted: int) -> tuple[list[int], list[Message]]:
+    """The customers and the reward topic's stream (see the module)."""
+    rng = random.Random(f"chaos-rewards/{seed}")
+    low, high = REWARDS_PER_CUSTOMER
+    count = max(2, min(wallets, round(wanted * 2 / (low + high))))
+    customers = sorted(rng.sample(range(FIRST_WALLET, FIRST_WALLET + wallets), count))
+    known = [spec.partition("=")[0] for spec in REWARD_TRIGGERS]
+    queues: list[list[Message]] = []
+    n = 0
+    for customer in customers:
+        queue: list[Message] = []
+        for _ in range(rng.randint(low, high)):
+            extra = rng.sample(known, 2) if rng.random() < TWO_TRIGGER_SHARE else []
+            triggers = tuple(extra) or (rng.choice(known),)
+            queue.append(_reward(seed, n, card(customer), triggers, REWARD, str(customer), rng))
+            n += 1
+        queues.append(queue)
+    stream = journeys.interleave(queues, rng)
+    picked = rng.sample(range(len(stream)), round(len(stream) * REWARD_REDELIVERED_SHARE))
+    for index in sorted(picked, reverse=True):  # from the end: earlier indexes stay valid
+        first = stream[index]
+        again = Message(first.key, first.value, REWARD_REDELIVERED, first.wallet, first.reference)
+        later = index + 1 if rng.random() < 0.5 else min(index + rng.randint(2, 50), len(stream))
+        stream.insert(later, again)
+    refused: list[Message] = []
+    for k in range(max(2, wanted // 60)):
+        stranger = f"6399{k:012d}"  # no wallet has it: AIR answers 404
+        triggers = (rng.choice(known),)
+        refused.append(_reward(seed, n, stranger, triggers, UNKNOWN_IDENTITY, "", rng))
+        n += 1
+        customer = rng.choice(customers)  # a trigger AIR does not know: 400
+        refused.append(
+            _reward(seed, n, card(customer), (UNKNOWN_TRIGGER,), UNKNOWN_TRIGGER_KIND, "", rng)
+        )
+        n += 1
+    refused += [_unreadable(k) for k in range(2)]
+    rng.shuffle(refused)
+    every = len(stream) / (len(refused) + 1)
+    positions = {round(every * (k + 1)): m for k, m in enumerate(refused)}
+    out: list[Message] = []
+    for i, message in enumerate(stream):
+        if i in positions:
+            out.append(positions[i])
+        out.append(message)
+    return customers, out
+
+
+def _reward(
+    seed: int,
+    n: int,
+    identity: str,
+    triggers: tuple[str, ...],
+    kind: str,
+    wallet: str,
+    rng: random.Random,
+) -> Message:
+    """A request as an mParticle audience would cause it: its reference from the cause."""
+    request = RewardRequest.for_audience(
+        identity,
+        triggers,
+        request_id=f"chaos-{seed}-{n}",
+        audience_id=f"chaos-audience-{rng.randint(1, 8)}",
+        at=_REWARD_AT + timedelta(seconds=n),
+    )
+    return Message(request.key, request.to_bytes(), kind, wallet, request.reference)
+
+
+def _unreadable(k: int) -> Message:
+    """On the reward topic, but no reward request: distinct bytes per k."""
+    value = (
+        orjson.dumps({"identity_value": f"chaos-unreadable-{k}", "triggers": []})
+        if k % 2 == 0
+        else b"reward please %d" % k
+    )
+    return Message(f"bad-reward-{k}".encode(), value, UNREADABLE_REWARD)

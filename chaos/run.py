@@ -1,6 +1,7 @@
-"""One chaos round: Kafka, the local mParticle endpoint and three workers on this machine;
-the seeded load produced at a steady rate while the seeded faults hit them; then wait for
-everything `airmp map` expects, stop everything, judge.
+"""One chaos round: Kafka, the local mParticle endpoint, the local AIR and three workers on
+this machine; the seeded load (AIR notifications, and reward requests on the reward topic)
+produced at a steady rate while the seeded faults hit them; then wait for everything
+`airmp map` expects and every reward granted or dead-lettered, stop everything, judge.
 
 Threads: the main thread drives processes and faults (blocking calls are fine there, and
 the broker's JVM must be started from a thread that lives as long as it: LocalKafka ties it
@@ -36,11 +37,11 @@ from chaos import faults as faults_mod
 from chaos import kafka_io
 from chaos import load as load_mod
 from chaos.faults import Action, Plan
-from chaos.verdict import Verdict, judge
+from chaos.verdict import REWARD_STAGE, Verdict, judge, judge_rewards
 from testkit import kafka as kafka_helper
 from testkit.kafka import Message
 from testkit.localkafka import LocalKafka
-from testkit.processes import AIRMP, ROOT, Endpoint, Worker, free_port
+from testkit.processes import AIRMP, ROOT, Air, Endpoint, Worker, free_port
 
 T = TypeVar("T")
 WORKERS = 3
@@ -61,10 +62,11 @@ class Profile:
     produce_seconds: float
     plan: Plan
     budget_seconds: float  # the whole round, start to verdict
+    rewards: int  # about this many reward requests AIR can grant (chaos/load.py)
 
 
-QUICK = Profile("quick", 150, 3_000, 10, 40.0, Plan(gap=(10.0, 14.0)), 115.0)
-DEFAULT = Profile("default", 1_000, 20_000, 25, 240.0, Plan(), 570.0)
+QUICK = Profile("quick", 150, 3_000, 10, 40.0, Plan(gap=(10.0, 14.0)), 115.0, 100)
+DEFAULT = Profile("default", 1_000, 20_000, 25, 240.0, Plan(), 570.0, 400)
 
 
 def progress(message: str) -> None:
@@ -151,6 +153,45 @@ class Accepted:
         self._client.close()
 
 
+class Granted:
+    """What the local AIR granted (`GET /_mock/granted`) and its request log."""
+
+    def __init__(self, air: Air) -> None:
+        self._client = httpx.Client(base_url=air.base_url, timeout=60)
+        self.counts: dict[str, int] = {}  # reference -> rewards given
+        self.repeats: dict[str, int] = {}  # reference -> requests answered as the first
+
+    def poll(self) -> None:
+        body = self._client.get("/_mock/granted").json()
+        self.counts, self.repeats = body["granted"], body["repeats"]
+
+    def requests(self) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = self._client.get("/_mock/requests").json()["requests"]
+        return found
+
+    def close(self) -> None:
+        self._client.close()
+
+
+@dataclass(frozen=True)
+class Services:
+    """The round's services beside the workers."""
+
+    kafka: LocalKafka
+    endpoint: Endpoint
+    air: Air
+
+
+@dataclass(frozen=True)
+class Watch:
+    """What the main thread reads while it waits: deliveries, grants, production."""
+
+    accepted: Accepted
+    granted: Granted
+    production: kafka_io.Production
+    rewards: kafka_io.Production
+
+
 @dataclass
 class Outcome:
     seed: int
@@ -166,10 +207,19 @@ class Outcome:
 
 class Round:
     def __init__(
-        self, seed: int, profile: Profile, with_faults: bool, out: TextIO, reject: int = 0
+        self,
+        seed: int,
+        profile: Profile,
+        with_faults: bool,
+        out: TextIO,
+        reject: int = 0,
+        regrant: bool = False,
+        keep: bool = False,
     ) -> None:
         self.seed = seed
         self.reject = reject  # self-test: batches the endpoint refuses, so they must be lost
+        self.regrant = regrant  # self-test: AIR rewards a repeated reference again
+        self.keep = keep  # the work dir stays even when the round passes
         self.profile = profile
         self.plan = profile.plan if with_faults else Plan.none(profile.plan.workers)
         self.out = out
@@ -186,29 +236,43 @@ class Round:
     def run(self) -> Outcome:
         print(f"chaos: seed {self.seed}", file=self.out, flush=True)
         self.work.mkdir(parents=True, exist_ok=True)
+        profile = self.profile
         load = load_mod.build(
-            self.seed, self.profile.wallets, self.profile.min_events, self.profile.bad_inputs
+            self.seed, profile.wallets, profile.min_events, profile.bad_inputs, profile.rewards
         )
-        actions = faults_mod.schedule(self.seed, self.profile.produce_seconds, self.plan)
+        actions = faults_mod.schedule(self.seed, profile.produce_seconds, self.plan)
         progress(
             f"{len(load.messages)} AIR notifications over {load.wallets} wallets "
             f"({load.count('late')} late, {load.count('redelivered')} re-delivered, "
-            f"{len(load.bad)} bad at {load.bad_positions}), "
-            f"{self.profile.produce_seconds:.0f}s of production, {len(actions)} faults; "
+            f"{len(load.bad)} bad at {load.bad_positions}), {len(load.rewards)} reward "
+            f"requests for {len(load.customers)} customers ({len(load.grantable)} to grant, "
+            f"{load.count(load_mod.REWARD_REDELIVERED)} re-delivered, {len(load.refused)} to "
+            f"refuse), {profile.produce_seconds:.0f}s of production, {len(actions)} faults; "
             f"work dir {self.work}"
         )
         kafka = LocalKafka(workdir=self.work / "kafka")
         endpoint = Endpoint(log_path=self.work / "endpoint.log", die_with_parent=True)
+        wallets = self.work / "air-wallets.json"
+        wallets.write_bytes(orjson.dumps(load.air_wallets()))
+        air = Air(
+            self.work / "air.log",
+            wallets_file=wallets,
+            triggers=load_mod.REWARD_TRIGGERS,
+            die_with_parent=True,
+        )
+        services = Services(kafka, endpoint, air)
         slots: list[Slot] = []
         background: Background | None = None
         accepted: Accepted | None = None
+        granted: Granted | None = None
         verdict: Verdict | None = None
         diagnostics: list[str] = []
         error = ""
         try:
             kafka.start()
             endpoint.start()
-            env = self._env(kafka.bootstrap, endpoint)
+            air.start()
+            env = self._env(kafka.bootstrap, endpoint, air)
             records, map_dead = mapped(load.good, env)
             known_bad = [*load.bad, *map_dead]
             if map_dead:
@@ -220,28 +284,45 @@ class Round:
                 slot.start("first start")
             self._wait_ready(slots, timeout=90)
             accepted = Accepted(endpoint.base_url)
+            granted = Granted(air)
             rejected = self._rejected(records)
             if rejected:
                 # The sink dead-letters a batch mParticle refuses with 400: a loss the
                 # verdict must report (lost and unexpected dead letters, one each).
                 endpoint.faults(reject_source_request_ids=rejected)
+            if self.regrant:
+                # An AIR that does not de-duplicate references: every re-send after a grant
+                # (an answer AIR dropped, a timeout) rewards again, so the round must fail.
+                air.faults(regrant_repeats=True)
             production = kafka_io.Production(total=len(load.messages))
+            reward_production = kafka_io.Production(total=len(load.rewards))
+            streams = [
+                (env["AIRMP_INPUT_TOPIC"], load.messages, production),
+                (env["AIRMP_REWARD_TOPIC"], load.rewards, reward_production),
+            ]
             produced = background.submit(
-                kafka_io.produce(
-                    kafka.bootstrap,
-                    env["AIRMP_INPUT_TOPIC"],
-                    load.messages,
-                    self.profile.produce_seconds,
-                    production,
-                )
+                kafka_io.produce_all(kafka.bootstrap, streams, profile.produce_seconds)
             )
-            self._inject(actions, slots, kafka, endpoint, accepted, production, produced)
+            watch = Watch(accepted, granted, production, reward_production)
+            self._inject(actions, slots, services, watch, produced)
             produced.result(timeout=0)  # raises a producing failure
             endpoint.faults(**faults_mod.ENDPOINT_AFTER_PRODUCTION)
+            air.faults(**faults_mod.ENDPOINT_AFTER_PRODUCTION)
             want = {r["batch"]["source_request_id"] for r in records}
-            self._wait_done(want, known_bad, slots, accepted, background, env)
+            self._wait_done(want, known_bad, load, slots, watch, background, env)
             self._stop_workers(slots)
             accepted.poll(all_requests=True)
+            granted.poll()
+            air_requests = granted.requests()
+            (self.work / "air-granted.json").write_bytes(
+                orjson.dumps(
+                    {
+                        "granted": granted.counts,
+                        "repeats": granted.repeats,
+                        "requests": air_requests,
+                    }
+                )
+            )
             dead = background.call(
                 kafka_helper.read_topic(kafka.bootstrap, env["AIRMP_DEAD_LETTER_TOPIC"]), 150
             )
@@ -249,22 +330,29 @@ class Round:
                 len(load.messages),
                 [r["batch"] for r in records],
                 accepted.batches,
-                [r.value for r in dead],
+                [(r.value, r.header("airmp-stage")) for r in dead],
                 known_bad,
+                load.refused,
+                judge_rewards(load.grantable, granted.counts),
             )
-            self._fault_summary(accepted)
+            self._fault_summary(accepted, granted, air_requests)
             if not verdict.ok:
                 diagnostics = self._diagnose(
                     verdict, load, records, known_bad, dead, production, accepted, background, env
+                )
+                diagnostics += self._diagnose_rewards(
+                    verdict, load, reward_production, granted, air_requests, dead, background, env
                 )
         except Exception as exc:  # a harness failure: say so, keep the evidence
             error = f"{type(exc).__name__}: {exc}"
         finally:
             abandon = bool(error) or INTERRUPTED.is_set() or sys.exc_info()[0] is not None
             self._stop_workers(slots, quick=abandon)
-            if accepted is not None:
-                accepted.close()
+            for view in (accepted, granted):
+                if view is not None:
+                    view.close()
             endpoint.stop()
+            air.stop()
             if background is not None:
                 background.close()
             kafka.stop()
@@ -291,7 +379,7 @@ class Round:
             print(f"  {line}", file=self.out)
         if error:
             print(f"  harness error: {error}", file=self.out)
-        if outcome.ok:
+        if outcome.ok and not self.keep:
             shutil.rmtree(self.work, ignore_errors=True)
         else:
             print(f"  work dir kept (worker, endpoint and Kafka logs): {self.work}", file=self.out)
@@ -304,16 +392,19 @@ class Round:
 
     # ------------------------------------------------------------------ processes
 
-    def _env(self, bootstrap: str, endpoint: Endpoint) -> dict[str, str]:
-        """The settings every worker and `airmp map` share."""
+    def _env(self, bootstrap: str, endpoint: Endpoint, air: Air) -> dict[str, str]:
+        """The settings every worker and `airmp map` share (plain `airmp map` stays offline,
+        AIR credentials or not)."""
         app = self.app_id
         return {
             **endpoint.env(),
+            **air.env(),  # every worker runs the reward agent
             "AIRMP_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
             "AIRMP_APP_ID": app,
             "AIRMP_INPUT_TOPIC": f"{app}-air",
             "AIRMP_RECORDS_TOPIC": f"{app}-records",
             "AIRMP_DEAD_LETTER_TOPIC": f"{app}-dead-letters",
+            "AIRMP_REWARD_TOPIC": f"{app}-rewards",
             "AIRMP_TOPIC_PARTITIONS": str(PARTITIONS),
             "AIRMP_STORE": "rocksdb://",
             "AIRMP_KAFKA_SESSION_TIMEOUT_SECONDS": "8",  # a killed worker's partitions move fast
@@ -322,9 +413,12 @@ class Round:
             "AIRMP_CURRENCY": "GBP",
             "AIRMP_MPARTICLE_ENVIRONMENT": "development",
             "AIRMP_SINK_TIMEOUT_SECONDS": f"{self.profile.plan.sink_timeout:g}",
-            # Retries never give up; a short cap keeps the catch-up within the budget.
+            # Retries never give up; a short cap keeps the catch-up within the budget (and
+            # still honours AIR's Retry-After, 1-2 s here).
             "AIRMP_SINK_MAX_BACKOFF_SECONDS": "4",
+            "AIRMP_AIR_MAX_BACKOFF_SECONDS": "4",
             "AIRMP_SINK_SHUTDOWN_GRACE_SECONDS": "5",
+            "AIRMP_AIR_TIMEOUT_SECONDS": f"{self.profile.plan.air_timeout:g}",
         }
 
     def _slot(self, index: int, env: dict[str, str]) -> Slot:
@@ -382,10 +476,8 @@ class Round:
         self,
         actions: list[Action],
         slots: list[Slot],
-        kafka: LocalKafka,
-        endpoint: Endpoint,
-        accepted: Accepted,
-        production: kafka_io.Production,
+        services: Services,
+        watch: Watch,
         produced: concurrent.futures.Future[None],
     ) -> None:
         """Run the schedule while production goes on; keep every worker running between
@@ -400,15 +492,19 @@ class Round:
                 action = pending.pop(0)
                 # The fault clock stops while the broker restarts (the main thread waits on
                 # it), so the faults after it keep their spacing instead of firing at once.
-                t0 += self._act(action, slots, kafka, endpoint)
+                t0 += self._act(action, slots, services)
             self._tend(slots)
             if time.monotonic() - last >= 5:
                 last = time.monotonic()
-                accepted.poll()
+                watch.accepted.poll()
+                watch.granted.poll()
                 up = sum(s.running for s in slots)
+                made, rewards = watch.production, watch.rewards
                 progress(
-                    f"[{self._t():4.0f}s] produced {production.acked}/{production.total}, "
-                    f"accepted {len(accepted.batches)} batches, workers up {up}/{len(slots)}"
+                    f"[{self._t():4.0f}s] produced {made.acked}/{made.total} + "
+                    f"{rewards.acked}/{rewards.total} reward requests, accepted "
+                    f"{len(watch.accepted.batches)} batches, {len(watch.granted.counts)} "
+                    f"rewards granted, workers up {up}/{len(slots)}"
                 )
             settling = any(s.restart_at is not None or s.terminating_since for s in slots)
             if produced.done() and not pending and not settling:
@@ -416,14 +512,17 @@ class Round:
             time.sleep(0.1)
         raise TimeoutError("production and the fault schedule did not finish in time")
 
-    def _act(
-        self, action: Action, slots: list[Slot], kafka: LocalKafka, endpoint: Endpoint
-    ) -> float:
+    def _act(self, action: Action, slots: list[Slot], services: Services) -> float:
         """Do one fault; return the seconds it held the main thread (a broker restart)."""
         progress(f"[{self._t():4.0f}s] {action.describe()}")
+        if action.kind == faults_mod.AIR:
+            self.executed[f"AIR {action.label}"] += 1
+            services.air.faults(**dict(action.changes))
+            return 0.0
         self.executed[action.label or action.kind] += 1
+        kafka = services.kafka
         if action.kind == faults_mod.ENDPOINT:
-            endpoint.faults(**dict(action.changes))
+            services.endpoint.faults(**dict(action.changes))
             return 0.0
         if action.kind == faults_mod.BROKER_RESTART:
             down = time.monotonic()
@@ -494,46 +593,64 @@ class Round:
         self,
         want: set[str],
         known_bad: list[bytes],
+        load: load_mod.Load,
         slots: list[Slot],
-        accepted: Accepted,
+        watch: Watch,
         background: Background,
         env: dict[str, str],
     ) -> None:
-        """Until every expected batch was accepted and every bad input dead-lettered; or
-        nothing is left to come (the group committed every topic to its end and nothing
-        arrived for a while); or the round's budget runs out. Then a moment for late
-        duplicates to land."""
+        """Until every expected batch was accepted, every bad input dead-lettered, every
+        reward granted, every refused reward request dead-lettered and the reward topic
+        committed to its end; or nothing is left to come (the group committed every topic
+        to its end and nothing arrived for a while); or the round's budget runs out. Then a
+        moment for late duplicates (and second grants) to land."""
         deadline = self.started + self.profile.budget_seconds - SHUTDOWN_RESERVE
         bootstrap = env["AIRMP_KAFKA_BOOTSTRAP_SERVERS"]
+        reward_topic = env["AIRMP_REWARD_TOPIC"]
         topics = [env["AIRMP_INPUT_TOPIC"], f"{self.app_id}-air-by-wallet"]
-        topics.append(env["AIRMP_RECORDS_TOPIC"])
-        bad = set(known_bad)
+        topics += [env["AIRMP_RECORDS_TOPIC"], reward_topic]
+        bad, refused, grantable = set(known_bad), set(load.refused), set(load.grantable)
         dead_seen: set[bytes] = set()
+        refused_seen: set[bytes] = set()
         last_check = last_line = 0.0
-        last_change, seen = time.monotonic(), (-1, -1)
+        last_change, seen = time.monotonic(), (-1, -1, -1, -1)
         while True:
             check_interrupted()
             self._tend(slots)
-            accepted.poll()
-            got = len(want & accepted.ids)
-            if (got, len(dead_seen)) != seen:
-                last_change, seen = time.monotonic(), (got, len(dead_seen))
+            watch.accepted.poll()
+            watch.granted.poll()
+            got = len(want & watch.accepted.ids)
+            rewarded = len(grantable & watch.granted.counts.keys())
+            now = (got, len(dead_seen), rewarded, len(refused_seen))
+            if now != seen:
+                last_change, seen = time.monotonic(), now
             idle = time.monotonic() - last_change >= IDLE_SECONDS
-            settled = False
-            if time.monotonic() - last_check >= 4:
+            settled = committed = False
+            arrived = got == len(want) and rewarded == len(grantable)
+            if time.monotonic() - last_check >= (2 if arrived else 4):
                 last_check = time.monotonic()
                 dlq = background.call(kafka_helper.read_topic(bootstrap, _dlq(env)), 60)
                 dead_seen = {r.value for r in dlq} & bad
-                if idle and all(s.running and not s.terminating_since for s in slots):
+                refused_seen = {
+                    r.value for r in dlq if r.header("airmp-stage") == REWARD_STAGE
+                } & refused
+                if arrived and dead_seen >= bad and refused_seen >= refused:
+                    lag = background.call(
+                        kafka_helper.lag(bootstrap, self.app_id, [reward_topic]), 60
+                    )
+                    committed = lag == 0
+                elif idle and all(s.running and not s.terminating_since for s in slots):
                     lag = background.call(kafka_helper.lag(bootstrap, self.app_id, topics), 60)
                     settled = lag == 0
-            done = got == len(want) and dead_seen >= bad
+            done = committed
             if done or settled or time.monotonic() - last_line >= 5:
                 last_line = time.monotonic()
                 progress(
                     f"[{self._t():4.0f}s] waiting: accepted {got}/{len(want)} expected batches "
-                    f"({len(accepted.batches)} in all), dead letters {len(dead_seen)}/{len(bad)}"
-                    f", workers up {sum(s.running for s in slots)}/{len(slots)}"
+                    f"({len(watch.accepted.batches)} in all), dead letters "
+                    f"{len(dead_seen)}/{len(bad)}, rewards granted {rewarded}/{len(grantable)}, "
+                    f"refused dead-lettered {len(refused_seen)}/{len(refused)}, "
+                    f"workers up {sum(s.running for s in slots)}/{len(slots)}"
                 )
             if done:
                 time.sleep(2)  # a re-send still in flight lands now, and is judged
@@ -552,11 +669,25 @@ class Round:
 
     # ------------------------------------------------------------------ diagnostics
 
-    def _fault_summary(self, accepted: Accepted) -> None:
+    def _fault_summary(
+        self, accepted: Accepted, granted: Granted, air_requests: list[dict[str, Any]]
+    ) -> None:
         statuses = Counter(_answer(r) for r in accepted.requests)
         done = ", ".join(f"{k} {v}" for k, v in sorted(self.executed.items())) or "none"
         answers = ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items()))
-        progress(f"faults injected: {done}; endpoint answers: {answers}")
+        air = Counter(
+            f"{'trigger' if r['method'] == 'POST' else 'look-up'} {_air_answer(r)}"
+            for r in air_requests
+        )
+        air_answers = ", ".join(f"{k}: {v}" for k, v in sorted(air.items())) or "none"
+        dropped = {r["reference"] for r in air_requests if r.get("dropped_after_accept")}
+        repeated = set(granted.repeats)
+        progress(
+            f"faults injected: {done}; endpoint answers: {answers}; AIR answers: {air_answers}; "
+            f"AIR asked again for {len(repeated)} references it had granted "
+            f"({sum(granted.repeats.values())} requests, answered as the first; "
+            f"{len(repeated & dropped)} of them after it dropped the answer to a grant)"
+        )
 
     def _diagnose(
         self,
@@ -662,6 +793,82 @@ class Round:
             )
         committed = sorted((t, p, o) for (t, p), o in offsets.items() if t.startswith(self.app_id))
         lines.append("committed offsets: " + " ".join(f"{t}[{p}]={o}" for t, p, o in committed))
+        return lines
+
+    def _diagnose_rewards(
+        self,
+        verdict: Verdict,
+        load: load_mod.Load,
+        production: kafka_io.Production,
+        granted: Granted,
+        air_requests: list[dict[str, Any]],
+        dead: list[Message],
+        background: Background,
+        env: dict[str, str],
+    ) -> list[str]:
+        """Where each missing reward got to (the reward topic, the group's commit there,
+        what AIR was asked), each reward granted twice with AIR's log of it, and each
+        refused request that never reached the dead-letter topic."""
+        rewards = verdict.rewards
+        if rewards.ok and not verdict.missing_refusals:
+            return []
+        bootstrap, topic = env["AIRMP_KAFKA_BOOTSTRAP_SERVERS"], env["AIRMP_REWARD_TOPIC"]
+        offsets = background.call(kafka_helper.committed(bootstrap, self.app_id), 60)
+        asked: dict[str, list[dict[str, Any]]] = {}
+        for request in air_requests:
+            if request.get("reference"):
+                asked.setdefault(request["reference"], []).append(request)
+        produced: dict[bytes, list[str]] = {}
+        passed: set[bytes] = set()  # requests the group committed past (somewhere)
+        for i, message in enumerate(load.rewards):
+            placed = production.placed[i] if i < len(production.placed) else None
+            where = f"#{i} (not acked)"
+            if placed is not None:
+                committed = offsets.get((topic, placed[0]), 0)
+                where = f"#{i} p{placed[0]}@{placed[1]} (committed {committed})"
+                if committed > placed[1]:
+                    passed.add(message.value)
+            produced.setdefault(message.value, []).append(where)
+        by_reference = {m.reference: m.value for m in load.rewards if m.reference}
+        on_dlq = {r.value: r for r in dead}
+
+        def story(value: bytes, reference: str) -> str:
+            requests = asked.get(reference, [])
+            answers = ", ".join(_air_answer(r) for r in requests) or "never"
+            letter = on_dlq.get(value)
+            dead_lettered = (
+                f"; dead-lettered at {letter.header('airmp-stage')}: "
+                f"{letter.header('airmp-reason')[:100]}"
+                if letter is not None
+                else ""
+            )
+            where = ", ".join(produced.get(value, [])) or "never produced"
+            state = "committed past it" if value in passed else "not committed yet"
+            return f"produced {where}, {state}; AIR answered: {answers}{dead_lettered}"
+
+        lines: list[str] = []
+        for reference in rewards.missing[:MAX_DETAILS]:
+            lines.append(
+                f"reward {reference} never granted: {story(by_reference[reference], reference)}"
+            )
+        if len(rewards.missing) > MAX_DETAILS:
+            lines.append(f"... and {len(rewards.missing) - MAX_DETAILS} more rewards never granted")
+        for reference in rewards.twice[:MAX_DETAILS]:
+            count = granted.counts[reference]
+            value = by_reference.get(reference, b"")
+            lines.append(f"reward {reference} granted {count} times: {story(value, reference)}")
+        for reference in rewards.unexpected[:MAX_DETAILS]:
+            value = by_reference.get(reference, b"")
+            lines.append(
+                f"reward {reference} granted, not to be granted: {story(value, reference)}"
+            )
+        for index in verdict.missing_refusals:
+            value = load.refused[index]
+            reference = next((m.reference for m in load.rewards if m.value == value), "")
+            lines.append(
+                f"refused reward request {value[:80]!r} never dead-lettered at stage "
+                f"{REWARD_STAGE}: {story(value, reference)}"
+            )
         return lines
 
     def _rejected(self, records: list[dict[str, Any]]) -> list[str]:
@@ -774,6 +981,18 @@ def _answer(request: dict[str, Any]) -> str:
         return "accepted then dropped"
     status = request["status"]
     return {-1: "dropped", 0: "client gone first"}.get(status, str(status))
+
+
+def _air_answer(request: dict[str, Any]) -> str:
+    """One request in the local AIR's log, as a reader wants it."""
+    if request.get("dropped_after_accept"):
+        return "granted then dropped"
+    status = request["status"]
+    if status == -1:
+        return "dropped"
+    if request.get("repeat"):
+        return f"{status} (repeat)"
+    return f"{status} granted" if request.get("granted") else str(status)
 
 
 def _tail(slot: Slot) -> str:

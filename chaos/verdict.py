@@ -9,9 +9,15 @@
   batch's and whose events are identical (a re-send mParticle de-duplicates; its
   user_attributes may be newer, see docs/mapping-decisions.md);
 - unexpected dead letters U: dead-letter messages whose bytes are none of the known bad
-  inputs.
+  inputs, nor one of the refused reward requests dead-lettered at stage `reward`;
+- rewards: per reference AIR can grant, how often the local AIR granted it (its
+  `GET /_mock/granted`): R once, T twice or more (every reference granted more than once,
+  expected or not), M missing (never granted). A refused reward request (404, 400,
+  unreadable) that never reached the dead-letter topic at stage `reward` is lost (in L), as
+  a bad input is; a reference granted that was not to be granted fails the round too.
 
-A round passes when L == 0, U == 0 and D == S.
+A round passes when L == 0, U == 0, D == S, T == 0, M == 0 and nothing unexpected was
+granted.
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ from dataclasses import dataclass
 from typing import Any
 
 Batch = Mapping[str, Any]
+DeadLetter = tuple[bytes, str]  # a dead-letter message's value and its airmp-stage header
+REWARD_STAGE = "reward"
 
 
 @dataclass(frozen=True)
@@ -29,6 +37,34 @@ class Duplicate:
     source_request_id: str | None
     earlier: tuple[int, ...]  # the accepted batches that first carried its repeated events
     same: bool  # same source_request_id and identical events as each of those
+
+
+@dataclass(frozen=True)
+class Rewards:
+    """The reward side: references by how often the local AIR granted them."""
+
+    expected: int = 0  # references AIR can grant
+    once: int = 0  # expected ones granted exactly once
+    twice: tuple[str, ...] = ()  # granted more than once (expected or not), sorted
+    missing: tuple[str, ...] = ()  # expected, never granted, in expected order
+    unexpected: tuple[str, ...] = ()  # granted, but none AIR should grant, sorted
+
+    @property
+    def ok(self) -> bool:
+        return not self.twice and not self.missing and not self.unexpected
+
+
+def judge_rewards(expected: Sequence[str], granted: Mapping[str, int]) -> Rewards:
+    """`expected`: the references AIR can grant; `granted`: `/_mock/granted`'s counts."""
+    wanted = list(dict.fromkeys(expected))
+    known = set(wanted)
+    return Rewards(
+        expected=len(wanted),
+        once=sum(1 for r in wanted if granted.get(r, 0) == 1),
+        twice=tuple(sorted(r for r, n in granted.items() if n > 1)),
+        missing=tuple(r for r in wanted if granted.get(r, 0) == 0),
+        unexpected=tuple(sorted(r for r, n in granted.items() if n > 0 and r not in known)),
+    )
 
 
 @dataclass(frozen=True)
@@ -44,10 +80,12 @@ class Verdict:
     # produced, and expected ones whose first accepted copy carries other events.
     unexpected_batches: tuple[int, ...] = ()
     differing: tuple[str, ...] = ()
+    rewards: Rewards = Rewards()
+    missing_refusals: tuple[int, ...] = ()  # indexes of refused rewards never dead-lettered
 
     @property
     def lost_count(self) -> int:
-        return len(self.lost) + len(self.missing_dead_letters)
+        return len(self.lost) + len(self.missing_dead_letters) + len(self.missing_refusals)
 
     @property
     def same_id_count(self) -> int:
@@ -59,6 +97,7 @@ class Verdict:
             self.lost_count == 0
             and not self.unexpected_dead_letters
             and len(self.duplicates) == self.same_id_count
+            and self.rewards.ok
         )
 
     def line(self) -> str:
@@ -70,13 +109,19 @@ class Verdict:
             len(self.duplicates),
             self.same_id_count,
             len(self.unexpected_dead_letters),
+            (self.rewards.once, len(self.rewards.twice), len(self.rewards.missing)),
         )
 
 
-def line(n: int, e: int, a: int, lost: int, d: int, s: int, u: int) -> str:
+def line(
+    n: int, e: int, a: int, lost: int, d: int, s: int, u: int, rewards: tuple[int, int, int]
+) -> str:
+    """`rewards`: granted once, granted twice or more, missing."""
+    once, twice, missing = rewards
     return (
         f"chaos: {n} AIR events in, {e} batches expected, {a} accepted, "
-        f"lost {lost}, duplicates {d} (same id {s}), unexpected dead letters {u}"
+        f"lost {lost}, duplicates {d} (same id {s}), unexpected dead letters {u}, "
+        f"rewards {once} granted once, {twice} twice, {missing} missing"
     )
 
 
@@ -90,6 +135,11 @@ def totals_line(verdicts: Sequence[Verdict]) -> str:
         sum(len(v.duplicates) for v in verdicts),
         sum(v.same_id_count for v in verdicts),
         sum(len(v.unexpected_dead_letters) for v in verdicts),
+        (
+            sum(v.rewards.once for v in verdicts),
+            sum(len(v.rewards.twice) for v in verdicts),
+            sum(len(v.rewards.missing) for v in verdicts),
+        ),
     )
 
 
@@ -121,12 +171,15 @@ def judge(
     events_in: int,
     expected: Iterable[Batch],
     accepted: Sequence[Batch],
-    dead_letters: Iterable[bytes],
+    dead_letters: Iterable[DeadLetter],
     known_bad: Sequence[bytes],
+    refused: Sequence[bytes] = (),
+    rewards: Rewards = Rewards(),
 ) -> Verdict:
     """`expected`: the `batch` of each record `airmp map` printed, in its order;
-    `dead_letters`: the values on the dead-letter topic; `known_bad`: the inputs that must
-    go there."""
+    `dead_letters`: (value, stage) of each message on the dead-letter topic; `known_bad`:
+    the inputs that must go there (at any stage); `refused`: the reward requests that must
+    go there at stage `reward`; `rewards`: `judge_rewards`'s."""
     expected_batches = list(expected)
     expected_by_id = {b.get("source_request_id"): b for b in expected_batches}
     accepted_ids = {b.get("source_request_id") for b in accepted}
@@ -155,10 +208,14 @@ def judge(
         first_copy.setdefault(batch.get("source_request_id"), index)
 
     on_dlq = list(dead_letters)
-    bad = set(known_bad)
-    unexpected = tuple(v for v in on_dlq if v not in bad)
-    seen = set(on_dlq)
+    bad, refusals = set(known_bad), set(refused)
+    unexpected = tuple(
+        v for v, stage in on_dlq if v not in bad and not (v in refusals and stage == REWARD_STAGE)
+    )
+    seen = {v for v, _ in on_dlq}
     missing = tuple(i for i, v in enumerate(known_bad) if v not in seen)
+    rewarded = {v for v, stage in on_dlq if stage == REWARD_STAGE}
+    missing_refusals = tuple(i for i, v in enumerate(refused) if v not in rewarded)
 
     unexpected_batches = tuple(
         i for i, b in enumerate(accepted) if b.get("source_request_id") not in expected_by_id
@@ -179,4 +236,6 @@ def judge(
         unexpected_dead_letters=unexpected,
         unexpected_batches=unexpected_batches,
         differing=differing,
+        rewards=rewards,
+        missing_refusals=missing_refusals,
     )

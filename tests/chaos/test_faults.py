@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import subprocess
 import sys
@@ -9,6 +10,8 @@ import sys
 import pytest
 
 from chaos.faults import (
+    AIR,
+    AIR_KINDS,
     BROKER_RESTART,
     ENDPOINT,
     ENDPOINT_KINDS,
@@ -53,6 +56,12 @@ def test_every_schedule_has_what_the_round_promises(profile: Profile, seed: int)
     assert kinds.count(SIGKILL) >= 2 and kinds.count(SIGTERM) >= 1
     assert kinds.count(BROKER_RESTART) == 1
     assert {a.label for a in actions if a.kind == ENDPOINT} >= set(ENDPOINT_KINDS)
+    assert {a.label for a in actions if a.kind == AIR} >= set(AIR_KINDS)
+    for kind, timeout in ((ENDPOINT, plan.sink_timeout), (AIR, plan.air_timeout)):
+        slow = [dict(a.changes) for a in actions if (a.kind, a.label) == (kind, "slow")]
+        delays = [float(c["delay_seconds"] or 0) for c in slow]
+        # Beyond the client's timeout (it gives up, the server still acts), or within it.
+        assert all(d == timeout + 1.5 or 0.3 <= d <= 2.0 for d in delays), delays
     worker_times = [a.at for a in actions if a.kind in (SIGKILL, SIGTERM)]
     gaps = [b - a for a, b in itertools.pairwise(worker_times)]
     assert all(plan.gap[0] <= g <= plan.gap[1] for g in gaps)
@@ -60,6 +69,19 @@ def test_every_schedule_has_what_the_round_promises(profile: Profile, seed: int)
     for action in actions:
         if action.kind in (SIGKILL, SIGTERM):
             assert plan.restart_pause[0] <= action.pause <= plan.restart_pause[1]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 1234])
+def test_air_faults_leave_the_other_faults_of_a_seed_as_they_were(seed: int) -> None:
+    plan = QUICK.plan
+    with_air = schedule(seed, QUICK.produce_seconds, plan)
+    without = schedule(seed, QUICK.produce_seconds, dataclasses.replace(plan, air_slot=0))
+    assert [a for a in with_air if a.kind != AIR] == without
+    air = [a for a in with_air if a.kind == AIR]
+    slots = max(len(AIR_KINDS), int((QUICK.produce_seconds - 4) // plan.air_slot))
+    slow = sum(a.label == "slow" for a in air)
+    assert len(air) == slots + slow  # one episode a slot, and each slow one's end ("fast")
+    assert air[0].describe().startswith("AIR ")
 
 
 def test_no_faults_and_too_short_a_run() -> None:

@@ -1,15 +1,29 @@
 """The chaos load: deterministic from the seed, one key per wallet, late and re-delivered
-events, and bad input that the connector must dead-letter."""
+events, and bad input that the connector must dead-letter; reward requests, refused ones
+and re-delivered ones."""
 
 from __future__ import annotations
 
 import itertools
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 import orjson
+import pytest
 
 import mappers
-from chaos.load import BAD_KINDS, build
+from chaos.load import (
+    BAD_KINDS,
+    REWARD,
+    REWARD_REDELIVERED,
+    REWARD_TRIGGERS,
+    UNKNOWN_IDENTITY,
+    UNKNOWN_TRIGGER,
+    UNKNOWN_TRIGGER_KIND,
+    UNREADABLE_REWARD,
+    build,
+    card,
+)
+from mappers.rewards import RewardRequest
 
 
 def test_the_same_seed_builds_the_same_load() -> None:
@@ -59,3 +73,67 @@ def test_bad_input_is_distinct_evenly_placed_and_dead_lettered() -> None:
         if not isinstance(parsed, mappers.Rejection):
             assert parsed.wallet_id is None
             assert mappers.process(parsed, None, options).rejection is not None
+
+
+def test_rewards_leave_the_notifications_of_a_seed_as_they_were() -> None:
+    with_rewards = build(9, 150, min_events=3_000, rewards=100)
+    assert with_rewards.messages == build(9, 150, min_events=3_000).messages
+    assert with_rewards == build(9, 150, min_events=3_000, rewards=100)
+    assert with_rewards.rewards != build(10, 150, min_events=3_000, rewards=100).rewards
+    assert build(9, 150).rewards == ()
+
+
+def test_reward_requests_several_per_customer_keyed_by_identity_in_order() -> None:
+    load = build(9, 150, min_events=3_000, rewards=100)
+    kinds = Counter(m.kind for m in load.rewards)
+    assert kinds == {
+        REWARD: 99,
+        REWARD_REDELIVERED: 6,
+        UNKNOWN_IDENTITY: 2,
+        UNKNOWN_TRIGGER_KIND: 2,
+        UNREADABLE_REWARD: 2,
+    }
+    assert len(load.customers) == 25 and len(load.grantable) == 99
+    wallets = {m.wallet for m in load.messages if m.wallet}
+    assert {str(c) for c in load.customers} <= wallets  # customers among the round's wallets
+    known = {spec.partition("=")[0] for spec in REWARD_TRIGGERS}
+    cards = {w["identities"][0]["value"]: w["walletId"] for w in load.air_wallets()}
+    assert cards == {card(c): str(c) for c in load.customers}
+    per_customer: Counter[str] = Counter()
+    times: dict[bytes, list[str]] = defaultdict(list)
+    for message in load.rewards:
+        if message.kind not in (REWARD, REWARD_REDELIVERED):
+            continue
+        request = RewardRequest.from_bytes(message.value)
+        assert message.key == request.key == card(int(message.wallet)).encode()
+        assert set(request.triggers) <= known and message.reference == request.reference
+        if message.kind == REWARD:
+            per_customer[message.wallet] += 1
+            times[message.key].append(request.requested_at.isoformat())
+    assert min(per_customer.values()) >= 2 and max(per_customer.values()) <= 6
+    assert all(t == sorted(t) for t in times.values())  # each customer's in order
+
+
+def test_refused_and_redelivered_reward_requests() -> None:
+    load = build(4, 150, min_events=3_000, rewards=100)
+    first: dict[bytes, int] = {}
+    cards = {w["identities"][0]["value"] for w in load.air_wallets()}
+    for i, message in enumerate(load.rewards):
+        if message.kind == REWARD_REDELIVERED:
+            assert message.value in first  # the same request, the same reference, again
+            assert load.rewards[first[message.value]].reference == message.reference
+        first.setdefault(message.value, i)
+        if message.kind == UNKNOWN_IDENTITY:
+            assert RewardRequest.from_bytes(message.value).identity_value not in cards
+        if message.kind == UNKNOWN_TRIGGER_KIND:
+            request = RewardRequest.from_bytes(message.value)
+            assert request.identity_value in cards and request.triggers == (UNKNOWN_TRIGGER,)
+        if message.kind == UNREADABLE_REWARD:
+            with pytest.raises(ValueError):
+                RewardRequest.from_bytes(message.value)
+    assert len(load.refused) == len(set(load.refused)) == 6
+    assert load.count(REWARD_REDELIVERED) == 6
+    grantable = [m.reference for m in load.rewards if m.kind == REWARD]
+    assert load.grantable == grantable and len(set(grantable)) == len(grantable)
+    refused = set(load.refused)
+    assert not any(m.value in refused for m in load.rewards if m.kind == REWARD)
