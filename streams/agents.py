@@ -32,6 +32,7 @@ from streams import metrics, source
 from streams.dead_letters import Fault, Stage, source_headers
 from streams.offsets import complete
 from streams.pipeline import Pipeline
+from streams.stopping import Rebalancing
 
 log = logging.getLogger("airmp.streams")
 Handler = Callable[[Pipeline, EventT], Awaitable[None]]
@@ -60,6 +61,9 @@ async def guarded(p: Pipeline, event: EventT, stage: Stage, handle: Handler) -> 
     agent: a crashed agent leaves its event un-acked, and Faust then waits for it forever."""
     try:
         await handle(p, event)
+    except Rebalancing:
+        event.ack()  # for Faust's rebalance; not completed: the next owner does it again
+        return
     except Exception as exc:
         log.exception("%s failed on an event; it goes to the dead-letter topic", stage)
         reason = f"{Fault.PROCESSING_ERROR}: {type(exc).__name__}: {exc}"[:500]

@@ -32,7 +32,7 @@ from streams.dead_letters import Stage
 from streams.lanes import Lanes
 from streams.offsets import hold
 from streams.pipeline import Air, Pipeline
-from streams.stopping import unless_stopping, wait_forever
+from streams.stopping import Rebalancing, rebalancing, unless_stopping, wait_forever
 
 log = logging.getLogger("airmp.rewards")
 
@@ -68,6 +68,8 @@ async def reward_one(air: Air, p: Pipeline, event: EventT) -> None:
         reason = f"{RewardFault.INVALID_REQUEST}: {str(exc).splitlines()[0]}"[:500]
         await _dead_letter(p, event, RewardFault.INVALID_REQUEST, reason, str(exc))
         return
+    if rebalancing(p):  # waited in its lane while a rebalance began: leave it
+        raise Rebalancing()
     if request.reference in granted_references(air, request.key):
         metrics.REWARDS.labels("already_granted").inc()
         return
@@ -90,7 +92,7 @@ async def trigger_until_answered(
     while True:
         try:
             call = client.trigger(request.identity_value, request.reference, request.triggers)
-            result = await unless_stopping(p, asyncio.ensure_future(call))
+            result = await unless_stopping(p, asyncio.ensure_future(call), leave_on_rebalance=True)
         except AirCredentialsRejected as exc:
             p.health.rewards_stopped = f"AIR rejected the credentials: {exc}"
             log.critical(
@@ -107,12 +109,12 @@ async def trigger_until_answered(
         attempt += 1
         metrics.AIR_RETRIES.labels(result.reason).inc()
         cap = p.settings.air_max_backoff_seconds
-        delay = (
-            result.retry_after
-            if result.retry_after is not None
-            else backoff_delay(attempt, cap=cap)
-        )
-        await unless_stopping(p, asyncio.ensure_future(asyncio.sleep(min(delay, cap))))
+        # AIR's Retry-After as it says; else capped backoff with jitter.
+        delay = result.retry_after
+        if delay is None:
+            delay = backoff_delay(attempt, cap=cap)
+        pause = asyncio.ensure_future(asyncio.sleep(delay))
+        await unless_stopping(p, pause, leave_on_rebalance=True)
 
 
 def granted_references(air: Air, key: bytes) -> dict[str, object]:

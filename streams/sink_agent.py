@@ -22,7 +22,7 @@ from streams import metrics
 from streams.dead_letters import Fault, Stage
 from streams.offsets import complete
 from streams.pipeline import Pipeline
-from streams.stopping import unless_stopping, wait_forever
+from streams.stopping import Rebalancing, unless_stopping, wait_forever
 
 log = logging.getLogger("airmp.sink")
 
@@ -44,6 +44,7 @@ async def deliver_records(p: Pipeline, stream: StreamT) -> None:
 async def deliver(p: Pipeline, sink: MParticleSink, events: list[EventT]) -> None:
     records: list[Any] = []
     sources: list[EventT] = []  # sources[i] is the event records[i] came from
+    not_records: list[EventT] = []  # dead-lettered already
     for event in events:
         try:
             record = orjson.loads(event.value)
@@ -54,10 +55,20 @@ async def deliver(p: Pipeline, sink: MParticleSink, events: list[EventT]) -> Non
             await p.dead_letters.send(
                 event, kind=Fault.NOT_A_RECORD, reason=reason, stage=Stage.SINK
             )
+            not_records.append(event)
             continue
         sources.append(event)
         records.append(record)
-    report = await deliver_until_accepted(p, sink, records)
+    try:
+        report = await deliver_until_accepted(p, sink, records)
+    except Rebalancing:
+        # Acked for Faust's rebalance, completed only if dead-lettered already: the rest
+        # goes out again from the partition's next owner (the same source_request_ids).
+        for event in not_records:
+            complete(event)
+        for event in sources:
+            event.ack()
+        return
     for refused in report.refused:
         await p.dead_letters.send(
             sources[refused.index],
@@ -76,7 +87,7 @@ async def deliver_until_accepted(
     while True:
         task = asyncio.ensure_future(sink.deliver(records))
         try:
-            report: DeliveryReport = await unless_stopping(p, task)
+            report: DeliveryReport = await unless_stopping(p, task, leave_on_rebalance=True)
             p.health.sink_stopped = None
             return report
         except AuthenticationFailed as exc:
@@ -91,4 +102,5 @@ async def deliver_until_accepted(
         except DeliveryError as exc:
             p.health.sink_stopped = str(exc)
             log.critical("SINK STOPPED: %s; retrying in 60 s, nothing is acked.", exc)
-            await unless_stopping(p, asyncio.ensure_future(asyncio.sleep(60)))
+            pause = asyncio.ensure_future(asyncio.sleep(60))
+            await unless_stopping(p, pause, leave_on_rebalance=True)

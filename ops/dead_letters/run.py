@@ -19,6 +19,7 @@ from ops.dead_letters.letters import DeadLetter, Selection, Summary, redrive_hea
 from ops.dead_letters.letters import render as render_letter
 from ops.replay.range import ReplayRange
 from ops.topic_reader import FETCH_MAX_BYTES, Progress, duration, partitions_of, read_spans, spans
+from streams.dead_letters import Stage
 from streams.kafka import BrokerError, KafkaClients, quiet_aiokafka
 
 PREFIX = "airmp dead-letters"
@@ -201,7 +202,13 @@ class Redriver:
         topic = redrive_topic(letter.stage, self.settings)
         if topic is None:
             self.done.unknown_stage += 1
-            _say(self.err, f"{letter.position}: stage {letter.stage!r} unknown, not re-driven")
+            why = (
+                "a profile of an audience output request: mParticle sends it again once it"
+                " carries a raw identity"
+                if letter.stage == Stage.FIREHOSE
+                else f"stage {letter.stage!r} unknown"
+            )
+            _say(self.err, f"{letter.position}: {why}, not re-driven")
             return
         self.done.to[topic] += 1
         if self.producer is None:

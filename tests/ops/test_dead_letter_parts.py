@@ -72,7 +72,7 @@ def test_the_header_names() -> None:
         "airmp-source-offset",
     )
     assert source.H_REDRIVEN == "airmp-redriven-from"
-    assert [s.value for s in Stage] == ["ingest", "wallet", "sink", "reward"]
+    assert [s.value for s in Stage] == ["ingest", "wallet", "sink", "reward", "firehose"]
 
 
 def test_source_of_carries_the_redrive_mark() -> None:

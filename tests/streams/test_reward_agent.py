@@ -20,7 +20,7 @@ from mappers.rewards import RewardRequest
 from streams import rewards
 from streams.app import app_options, pipeline
 from streams.dead_letters import DeadLetterTopic
-from streams.offsets import App
+from streams.offsets import App, LedgerConsumer
 from streams.pipeline import Pipeline, Topics
 from streams.source import headers_dict
 from testkit.local_air import LocalAir
@@ -157,3 +157,29 @@ async def test_refused_credentials_stop_rewards_and_complete_nothing(air: LocalA
         SECRET not in p.health.rewards_stopped and "not-the-secret" not in p.health.rewards_stopped
     )
     assert not acked and air.state.granted == {} and dead_letters.empty()
+
+
+async def test_a_rebalance_leaves_a_reward_still_retrying_uncompleted(
+    air: LocalAir,
+) -> None:
+    p, dead_letters = _pipeline(air)
+    agent = _agent(p)
+    air.faults.update({"server_error_next": 10_000})  # AIR down for the whole test
+    request = _request(CARDS[3], "r-rebalance")
+    async with agent.test_context() as test:
+        event = await test.put(value=request.to_bytes(), key=request.key, wait=False)
+        deadline = asyncio.get_running_loop().time() + WAIT
+        while not air.state.requests and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+        p.app.flow_control.suspend()  # as Faust does when a rebalance revokes partitions
+        while not event.message.acked and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+        acked = event.message.acked
+        p.app.flow_control.resume()
+    consumer = p.app.consumer
+    assert isinstance(consumer, LedgerConsumer)
+    done = consumer.ledger.done.get(event.message.tp, set())
+
+    assert acked  # Faust's rebalance is not held up ...
+    assert event.message.offset not in done  # ... and the ledger has it unfinished
+    assert air.state.granted == {} and dead_letters.empty()
