@@ -28,7 +28,7 @@ from streams.edges import install_edges
 from streams.kafka import faust_credentials
 from streams.offsets import App
 from streams.pipeline import Air, Pipeline, Topics
-from streams.recovery import TableManager
+from streams.recovery import Table, TableManager
 from streams.timers import install_timers
 from streams.topics import by_wallet_topic, topic_config
 from streams.views import install_views
@@ -159,6 +159,8 @@ def app_options(settings: Settings) -> dict[str, Any]:
         # The edges take AIR notifications up to AIRMP_MAX_MESSAGE_BYTES (aiohttp: 1 MiB).
         "web_application_options": {"client_max_size": settings.kafka_max_bytes},
         "Worker": Worker,
+        # Tables that keep their schema's raw keys through a restart (faust-streaming/faust#310).
+        "Table": Table,
         "TableManager": TableManager,
         "broker_session_timeout": settings.kafka_session_timeout_seconds,
         "broker_heartbeat_interval": min(3.0, settings.kafka_session_timeout_seconds / 3),
