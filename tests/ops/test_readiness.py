@@ -1,6 +1,7 @@
 """/readyz and the AIR webhook follow the broker: 200 while it answers; 503 and 429 (with
 Retry-After) when it is gone; 200 when it is back, and the notification AIR sent again is
-mapped once (its repeat dropped by eesEventId)."""
+mapped once (its repeat dropped by eesEventId). A body that is no notification is taken
+and dead-lettered by the worker."""
 
 from __future__ import annotations
 
@@ -43,6 +44,7 @@ def test_readyz_and_the_webhook_follow_the_broker(tmp_path: Path) -> None:
         assert poll(lambda: http_status(url) == 200, timeout=90), worker.log()[-3000:]
         first, record = CASES["POSCONNECT.WALLET.SETTLE"]()
         assert post(webhook, orjson.dumps(first)).status_code == 200
+        assert post(webhook, b"<html>not a notification</html>").status_code == 200
 
         port = broker.port
         broker.stop()
@@ -57,9 +59,16 @@ def test_readyz_and_the_webhook_follow_the_broker(tmp_path: Path) -> None:
         assert poll(lambda: http_status(url) == 200, timeout=90), worker.log()[-3000:]
         assert post(webhook, orjson.dumps(spend)).status_code == 200  # AIR's retry
         records = asyncio.run(consume(broker.bootstrap, env["AIRMP_RECORDS_TOPIC"], 2, settle=3))
+        dead = asyncio.run(consume(broker.bootstrap, env["AIRMP_DEAD_LETTER_TOPIC"], 1))
     finally:
         if worker is not None:
             worker.stop(timeout=30)
         broker.stop()
+    # The garbage AIR posted was taken (200: AIR must not retry our parse error), then
+    # dead-lettered by the worker with its reason, bytes untouched.
+    assert [(m.value, m.header("airmp-stage")) for m in dead] == [
+        (b"<html>not a notification</html>", "ingest")
+    ]
+    assert dead[0].header("airmp-reason").startswith("not_json: ")
     mapped = [orjson.loads(m.value)["air"] for m in records]
     assert mapped == [record["air"], {**spend_record["air"], "event_id": "evt-spend"}]
