@@ -263,35 +263,8 @@ def service_trigger(
         _op("walletAccountTransactionEntity", "CREATE", copy.deepcopy(account))
         for account in transaction.get("accounts", [])
     ]
-    date = entity_date(when)
     if tier is not None:
-        points = (tier.get("balances") or {}).get("points", 0)
-        operations.append(
-            _op(
-                "tierMembershipTransactionEntity",
-                "CREATE",
-                {
-                    "tierMembershipTransactionId": tier_transaction_id,
-                    "tierId": tier.get("tierId"),
-                    "tierIdAfter": None,
-                    "tierMembershipId": tier.get("tierMembershipId"),
-                    "transactionType": "CREDIT",
-                    "parentTierMembershipTransactionId": None,
-                    "walletTransactionId": transaction["walletTransactionId"],
-                    "dateCreated": date,
-                    "lastUpdated": date,
-                    "actions": [
-                        {
-                            "balanceType": "POINTS",
-                            "amount": 0,
-                            "balanceBefore": points,
-                            "balanceAfter": points,
-                        }
-                    ],
-                },
-            )
-        )
-        operations.append(_op("tierMembershipEntity", "UPDATE", copy.deepcopy(tier)))
+        operations += _tier_operations(transaction, tier, tier_transaction_id, entity_date(when))
     return {
         "headers": {
             "eventName": EVENT_NAME,
@@ -325,6 +298,33 @@ def service_trigger(
             f"walletEntity_{wallet_id}": {"identities": [copy.deepcopy(i) for i in identities]}
         },
     }
+
+
+def _tier_operations(
+    transaction: dict[str, Any],
+    tier: dict[str, Any],
+    tier_transaction_id: str | None,
+    date: str,
+) -> list[dict[str, Any]]:
+    """A reward's tier operations: a tier transaction of 0 points and the tier as it is."""
+    points = (tier.get("balances") or {}).get("points", 0)
+    action = {"balanceType": "POINTS", "amount": 0, "balanceBefore": points, "balanceAfter": points}
+    tier_transaction = {
+        "tierMembershipTransactionId": tier_transaction_id,
+        "tierId": tier.get("tierId"),
+        "tierIdAfter": None,
+        "tierMembershipId": tier.get("tierMembershipId"),
+        "transactionType": "CREDIT",
+        "parentTierMembershipTransactionId": None,
+        "walletTransactionId": transaction["walletTransactionId"],
+        "dateCreated": date,
+        "lastUpdated": date,
+        "actions": [action],
+    }
+    return [
+        _op("tierMembershipTransactionEntity", "CREATE", tier_transaction),
+        _op("tierMembershipEntity", "UPDATE", copy.deepcopy(tier)),
+    ]
 
 
 def dumps(notification: dict[str, Any]) -> bytes:

@@ -536,31 +536,10 @@ class AirState:
         coupons: list[str] = []
         for trigger in triggers:
             reward = self.triggers[trigger]
-            value = reward.points if reward.kind is RewardKind.POINTS else 0
-            action_id = self._id("account")
-            empty = {"available": 0, "refundable": 0}
-            for event, status, amount in (("CREATE", "ACTIVE", 0), ("REDEEM", "USED", value)):
-                account = air.action_account(
-                    action_id, wallet.wallet_id, reward.action_campaign_id, status, now
-                )
-                accounts.append(
-                    air.account_transaction(
-                        self._id("account_transaction"), account, event, amount, empty, empty, now
-                    )
-                )
+            accounts += self._reward_accounts(wallet, reward, now)
             if reward.kind is RewardKind.POINTS:
-                accounts.append(self._credit(wallet, reward.points, now))
                 points_given += reward.points
-            else:
-                assert reward.campaign_id is not None
-                coupon = air.coupon_account(
-                    self._id("account"), wallet.wallet_id, reward.campaign_id, now
-                )
-                accounts.append(
-                    air.account_transaction(
-                        self._id("account_transaction"), coupon, "CREATE", 0, empty, empty, now
-                    )
-                )
+            elif reward.campaign_id is not None:
                 coupons.append(reward.campaign_id)
         transaction = air.wallet_transaction(
             self._id("wallet_transaction"),
@@ -582,26 +561,62 @@ class AirState:
             tier_transaction_id=self._id("tier_transaction") if wallet.tier else None,
         )
         self.granted[reference] += 1
-        grant = {
-            "reference": reference,
-            "walletId": wallet.wallet_id,
-            "identityValue": identity.get("value"),
-            "triggers": triggers,
-            "walletTransactionId": transaction["walletTransactionId"],
-            "points": points_given,
-            "coupons": coupons,
-            "pointsBalance": wallet.points_balance(),
-            "eesEventId": notification["headers"]["eesEventId"],
-            "grantedAt": air.entity_date(now),
-        }
-        self.grants.append(grant)
-        if self._record_file is not None:
-            self._record_file.write(orjson.dumps(grant) + b"\n")
-            self._record_file.flush()
+        self._record(
+            {
+                "reference": reference,
+                "walletId": wallet.wallet_id,
+                "identityValue": identity.get("value"),
+                "triggers": triggers,
+                "walletTransactionId": transaction["walletTransactionId"],
+                "points": points_given,
+                "coupons": coupons,
+                "pointsBalance": wallet.points_balance(),
+                "eesEventId": notification["headers"]["eesEventId"],
+                "grantedAt": air.entity_date(now),
+            }
+        )
         self.emitted.append(notification)
         if self.on_emit is not None:
             self.on_emit(wallet.wallet_id, air.dumps(notification))
         return transaction
+
+    def _reward_accounts(
+        self, wallet: Wallet, reward: Reward, now: datetime
+    ) -> list[dict[str, Any]]:
+        """One trigger's account-transactions: the behavioural action's CREATE and REDEEM,
+        then the POINTS CREDIT or the ECOUPON CREATE."""
+        value = reward.points if reward.kind is RewardKind.POINTS else 0
+        action_id = self._id("account")
+        empty = {"available": 0, "refundable": 0}
+        accounts = []
+        for event, status, amount in (("CREATE", "ACTIVE", 0), ("REDEEM", "USED", value)):
+            account = air.action_account(
+                action_id, wallet.wallet_id, reward.action_campaign_id, status, now
+            )
+            accounts.append(
+                air.account_transaction(
+                    self._id("account_transaction"), account, event, amount, empty, empty, now
+                )
+            )
+        if reward.kind is RewardKind.POINTS:
+            accounts.append(self._credit(wallet, reward.points, now))
+        else:
+            assert reward.campaign_id is not None
+            coupon = air.coupon_account(
+                self._id("account"), wallet.wallet_id, reward.campaign_id, now
+            )
+            accounts.append(
+                air.account_transaction(
+                    self._id("account_transaction"), coupon, "CREATE", 0, empty, empty, now
+                )
+            )
+        return accounts
+
+    def _record(self, grant: dict[str, Any]) -> None:
+        self.grants.append(grant)
+        if self._record_file is not None:
+            self._record_file.write(orjson.dumps(grant) + b"\n")
+            self._record_file.flush()
 
     def _credit(self, wallet: Wallet, points: int, now: datetime) -> dict[str, Any]:
         """Credit the wallet's (first) POINTS account; one is opened if it has none."""
@@ -1021,6 +1036,29 @@ async def _mock_health(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
+def _add_routes(app: web.Application, prefix: str) -> None:
+    """AIR's routes under the API prefix; the _mock routes at the root."""
+    app.router.add_post(prefix + TRIGGER_PATH, _trigger)
+    app.router.add_get(prefix + WALLET_TRANSACTION_ROUTE, _wallet_transaction)
+    for path, handler in (
+        ("/_mock/faults", _mock_faults),
+        ("/_mock/reset", _mock_reset),
+        ("/_mock/notifications", _mock_notifications),
+        ("/_mock/wallets", _mock_add_wallets),
+        ("/_mock/triggers", _mock_add_triggers),
+    ):
+        app.router.add_post(path, handler)
+    for path, handler in (
+        ("/_mock/wallets", _mock_wallets),
+        ("/_mock/triggers", _mock_triggers),
+        ("/_mock/granted", _mock_granted),
+        ("/_mock/requests", _mock_requests),
+        ("/_mock/emitted", _mock_emitted),
+        ("/_mock/health", _mock_health),
+    ):
+        app.router.add_get(path, handler)
+
+
 def create_app(
     client_id: str,
     client_secret: str,
@@ -1061,20 +1099,7 @@ def create_app(
     app = web.Application(middlewares=[_json_errors])
     app[STATE_KEY] = state
     app[EMITTER_KEY] = emitter
-    prefix = "/" + prefix.strip("/") if prefix.strip("/") else ""
-    app.router.add_post(prefix + TRIGGER_PATH, _trigger)
-    app.router.add_get(prefix + WALLET_TRANSACTION_ROUTE, _wallet_transaction)
-    app.router.add_post("/_mock/faults", _mock_faults)
-    app.router.add_post("/_mock/reset", _mock_reset)
-    app.router.add_post("/_mock/notifications", _mock_notifications)
-    app.router.add_post("/_mock/wallets", _mock_add_wallets)
-    app.router.add_get("/_mock/wallets", _mock_wallets)
-    app.router.add_post("/_mock/triggers", _mock_add_triggers)
-    app.router.add_get("/_mock/triggers", _mock_triggers)
-    app.router.add_get("/_mock/granted", _mock_granted)
-    app.router.add_get("/_mock/requests", _mock_requests)
-    app.router.add_get("/_mock/emitted", _mock_emitted)
-    app.router.add_get("/_mock/health", _mock_health)
+    _add_routes(app, "/" + prefix.strip("/") if prefix.strip("/") else "")
 
     async def _start(_: web.Application) -> None:
         await emitter.start()

@@ -154,3 +154,26 @@ def test_the_checks_can_fail() -> None:
     }
     assert cycles(graph) == [["mappers.a", "mappers.b"], ["sinks.client", "streams.app"]]
     assert layer_violations(graph) == ["sinks.client imports streams.app"]
+
+
+def long_functions(limit: int = 60) -> list[str]:
+    """Functions of the packages over `limit` lines, unless a comment on the line above
+    their `def` (or decorator) says why they must be (`# long: ...`)."""
+    found = []
+    for package in LAYERS:
+        for path in (ROOT / package).rglob("*.py"):
+            lines = path.read_text().splitlines()
+            for node in ast.walk(ast.parse("\n".join(lines))):
+                if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                    continue
+                first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+                above = lines[first - 2].strip() if first >= 2 else ""
+                size = (node.end_lineno or node.lineno) - node.lineno + 1
+                if size > limit and not above.startswith("# long:"):
+                    found.append(f"{module_name(path)}.{node.name}: {size} lines")
+    return found
+
+
+def test_no_function_is_over_60_lines_without_a_reason() -> None:
+    assert long_functions() == []
+    assert long_functions(limit=20)  # the check sees functions at all
