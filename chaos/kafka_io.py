@@ -7,28 +7,33 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from chaos.load import Message
+from chaos.load import KAFKA, Message
 from testkit import kafka
 
 
 @dataclass
 class Production:
-    """Shared with the main thread, which only reads it (ints and list slots: GIL-safe)."""
+    """One stream's progress, shared with the main thread, which only reads it (ints, list
+    slots and dict items: GIL-safe). Index i is the stream's message i, whichever way it
+    went: produced to Kafka, or posted to an edge (chaos/edges.py)."""
 
     total: int
     sent: int = 0
-    acked: int = 0
+    acked: int = 0  # produced and acknowledged, or posted and answered 200
     placed: list[tuple[int, int] | None] = field(default_factory=list)  # (partition, offset)
-    finished: bool = False
+    posted: dict[int, str] = field(default_factory=dict)  # how an edge took it, in words
+
+    def __post_init__(self) -> None:
+        self.placed = [None] * self.total
 
 
 async def produce(
     bootstrap: str, topic: str, messages: Sequence[Message], seconds: float, state: Production
 ) -> None:
-    """Every message once, in order, spread evenly over `seconds`: a steady rate while the
-    workers run. Idempotent with a long timeout, so a broker restart neither loses nor
+    """Every message routed to Kafka once, in order, at its place in the stream spread
+    evenly over `seconds` (the rest are posted to the edges at theirs): a steady rate while
+    the workers run. Idempotent with a long timeout, so a broker restart neither loses nor
     repeats nor reorders a message; a message that still fails fails the round."""
-    state.placed = [None] * len(messages)
     producer = kafka.producer(
         bootstrap, enable_idempotence=True, request_timeout_ms=120_000, retry_backoff_ms=250
     )
@@ -38,17 +43,18 @@ async def produce(
         started = loop.time()
         futures: list[asyncio.Future[object]] = []
         for i, message in enumerate(messages):
+            if message.route != KAFKA:
+                continue
             wait = started + seconds * i / len(messages) - loop.time()
             if wait > 0:
                 await asyncio.sleep(wait)
             future = await producer.send(topic, key=message.key, value=message.value)
             future.add_done_callback(lambda f, i=i: _placed(state, i, f))
             futures.append(future)
-            state.sent = i + 1
+            state.sent += 1
         await asyncio.wait_for(producer.flush(), 180)
         for future in futures:
             future.result()  # raises the failure of any message
-        state.finished = True
     finally:
         await producer.stop()
 

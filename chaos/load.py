@@ -20,18 +20,34 @@ per customer, for customers among the round's wallets (the local AIR knows them:
 - unreadable: no reward request at all (dead-lettered before AIR is asked);
 - re-delivered: the same request (same bytes, same reference) produced again, right after
   it (as a producer's retry) or a little later.
+
+Routes (`Message.route`, drawn from generators of their own, so a seed's requests and events
+stay what they were): a third of the wallets (and of the bad inputs) are posted to the
+workers' AIR webhook edge, as AIR would, instead of produced to the input topic; of the
+grantable reward requests, some come in as the Firehose membership change an mParticle
+audience output sends (one profile entering the audience, now and then beside a hashed
+copy of its identity and another audience's delete or attribute update, both ignored) and
+some through Eagle Eye Connect's generic inbound route (with a `walletTransaction`
+reference or without: then derived from the request). Their references are what the edge
+derives (mappers/firehose.py, mappers/connect.py). Refused and unreadable requests stay on
+the reward topic: the dead letter's bytes must be known in advance.
 """
 
 from __future__ import annotations
 
+import hashlib
 import random
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 
+from mappers import connect, firehose
 from mappers.rewards import RewardRequest
+from mappers.vocabulary import FIREHOSE_IDENTITY_TYPES
+from testkit import firehose as firehose_kit
 from testkit import journeys
 
 FIRST_WALLET = 800_000_000
@@ -54,6 +70,21 @@ TWO_TRIGGER_SHARE = 0.15  # of requests asking for two triggers at once
 REWARD_REDELIVERED_SHARE = 0.06  # of grantable requests produced twice
 _REWARD_AT = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
+# Routes: produced to Kafka, or posted to one of the workers' HTTP edges.
+KAFKA = "kafka"
+WEBHOOK = "webhook"  # POST /air/notifications (or /out/mparticle/{connectorId})
+FIREHOSE = "firehose"  # POST /mparticle/firehose
+CONNECT = "connect"  # POST /in/mparticle/{connectorId}
+EDGE_ROUTES = (WEBHOOK, FIREHOSE, CONNECT)
+WEBHOOK_SHARE = 1 / 3  # of wallets (and bad inputs) posted to the AIR webhook
+FIREHOSE_SHARE = 0.3  # of grantable reward requests sent as Firehose membership changes
+CONNECT_SHARE = 0.15  # ... and through Eagle Eye Connect's inbound route
+# The settings the workers run with, which the edge-bound requests carry or rely on.
+MPARTICLE_IDENTITY_TYPE = "other"  # AIRMP_MPARTICLE_IDENTITY_TYPE
+FIREHOSE_IDENTITY = FIREHOSE_IDENTITY_TYPES[MPARTICLE_IDENTITY_TYPE]
+CONNECTOR_ID, EXTERNAL_KEY = firehose_kit.CONNECTOR_ID, firehose_kit.EXTERNAL_KEY
+_FIREHOSE_IDS = uuid.UUID("9f3c2a1e-7b4d-4e5f-8a6b-1c2d3e4f5a6b")  # request ids from the seed
+
 
 @dataclass(frozen=True)
 class Message:
@@ -62,6 +93,12 @@ class Message:
     kind: str  # "journey", "late", "redelivered", one of BAD_KINDS; or a reward kind
     wallet: str = ""  # "" for bad input (and a reward for no wallet)
     reference: str = ""  # a reward request's reference
+    route: str = KAFKA  # or one of EDGE_ROUTES: value is then the HTTP body
+
+    @property
+    def lane(self) -> str:
+        """What must arrive in order: a wallet's notifications, a customer's requests."""
+        return self.wallet or self.key.decode()
 
 
 @dataclass(frozen=True)
@@ -86,6 +123,9 @@ class Load:
 
     def count(self, kind: str) -> int:
         return sum(1 for m in (*self.messages, *self.rewards) if m.kind == kind)
+
+    def routed(self, route: str) -> int:
+        return sum(1 for m in (*self.messages, *self.rewards) if m.route == route)
 
     @property
     def grantable(self) -> list[str]:
@@ -133,10 +173,22 @@ def build(
         if i in positions:
             out.append(positions[i])
         out.append(message)
+    out = _webhook_routes(seed, made, out)
     if rewards <= 0:
         return Load(seed=seed, wallets=made, messages=tuple(out))
     customers, stream_of_rewards = _rewards(seed, made, rewards)
     return Load(seed, made, tuple(out), tuple(stream_of_rewards), tuple(customers))
+
+
+def _webhook_routes(seed: int, wallets: int, messages: list[Message]) -> list[Message]:
+    """A third of the wallets, whole, and of the bad inputs, to the AIR webhook: one path
+    per wallet, so that its order is the order it is sent in."""
+    rng = random.Random(f"chaos-webhook/{seed}")
+    posted = {str(FIRST_WALLET + k) for k in range(wallets) if rng.random() < WEBHOOK_SHARE}
+    bad = {m.key for m in messages if m.kind in BAD_KINDS and rng.random() < WEBHOOK_SHARE}
+    return [
+        replace(m, route=WEBHOOK) if m.wallet in posted or m.key in bad else m for m in messages
+    ]
 
 
 def _wallet(number: int, rng: random.Random, seed: int) -> list[Message]:
@@ -200,11 +252,11 @@ def _rewards(seed: int, wallets: int, wanted: int) -> tuple[list[int], list[Mess
             queue.append(_reward(seed, n, card(customer), triggers, REWARD, str(customer), rng))
             n += 1
         queues.append(queue)
-    stream = journeys.interleave(queues, rng)
+    stream = _edge_routes(seed, journeys.interleave(queues, rng))
     picked = rng.sample(range(len(stream)), round(len(stream) * REWARD_REDELIVERED_SHARE))
     for index in sorted(picked, reverse=True):  # from the end: earlier indexes stay valid
         first = stream[index]
-        again = Message(first.key, first.value, REWARD_REDELIVERED, first.wallet, first.reference)
+        again = replace(first, kind=REWARD_REDELIVERED)  # an edge's: mParticle sending again
         later = index + 1 if rng.random() < 0.5 else min(index + rng.randint(2, 50), len(stream))
         stream.insert(later, again)
     refused: list[Message] = []
@@ -248,6 +300,70 @@ def _reward(
         at=_REWARD_AT + timedelta(seconds=n),
     )
     return Message(request.key, request.to_bytes(), kind, wallet, request.reference)
+
+
+def _edge_routes(seed: int, stream: list[Message]) -> list[Message]:
+    """Some grantable requests as the Firehose membership change or the Connect call that
+    causes them (see the module)."""
+    rng = random.Random(f"chaos-reward-edges/{seed}")
+    derived: set[str] = set()  # Connect references derived from the request
+    out: list[Message] = []
+    for message in stream:
+        chance = rng.random()
+        if chance < FIREHOSE_SHARE:
+            out.append(_via_firehose(message, rng))
+        elif chance < FIREHOSE_SHARE + CONNECT_SHARE:
+            out.append(_via_connect(message, rng, derived))
+        else:
+            out.append(message)
+    return out
+
+
+def _via_firehose(message: Message, rng: random.Random) -> Message:
+    """The membership change whose reward request is `message`'s (its reference derived
+    from the Firehose request id, the audience and the user, as the edge does)."""
+    request = RewardRequest.from_bytes(message.value)
+    cause = request.cause
+    audience = int(str(cause.audience_id).rsplit("-", 1)[1])
+    request_id = str(uuid.uuid5(_FIREHOSE_IDS, str(cause.request_id)))
+    identity = request.identity_value
+    identities = [firehose_kit.identity(FIREHOSE_IDENTITY, identity)]
+    if rng.random() < 0.3:  # mParticle sends hashed copies too; the raw one finds the wallet
+        hashed = hashlib.sha256(identity.encode()).hexdigest()
+        identities.insert(0, firehose_kit.identity(FIREHOSE_IDENTITY, hashed, "sha256"))
+    audiences = [firehose_kit.audience(audience, "add", ", ".join(request.triggers))]
+    if rng.random() < 0.3:  # counted, no reward
+        action = rng.choice(["delete", "attribute_update"])
+        audiences.insert(rng.randint(0, 1), firehose_kit.audience(audience + 100, action, None))
+    body = firehose_kit.membership_request(
+        [firehose_kit.profile(identities, audiences)], request_id=request_id,
+        connector_id=CONNECTOR_ID, key=EXTERNAL_KEY,
+    )  # fmt: skip
+    asked = firehose.membership(body, FIREHOSE_IDENTITY, {})
+    if len(asked.rewards) != 1 or asked.rejected:
+        raise AssertionError(f"a Firehose request for one reward asks for {asked}")
+    reference = asked.rewards[0].reference
+    return replace(message, value=orjson.dumps(body), reference=reference, route=FIREHOSE)
+
+
+def _via_connect(message: Message, rng: random.Random, derived: set[str]) -> Message:
+    """The Connect inbound call asking for `message`'s reward: with a reference of its own,
+    or without (derived from identity and triggers: one a customer already has would make
+    two requests one reward, so it gets one of its own then)."""
+    request = RewardRequest.from_bytes(message.value)
+    body: dict[str, Any] = {
+        "identityValue": request.identity_value,
+        "triggers": [{"reference": t} for t in request.triggers],
+    }
+    value = orjson.dumps({"type": "services/trigger", "body": body})
+    reference = connect.reward_request(value, CONNECTOR_ID).reference
+    if rng.random() < 0.5 or reference in derived:
+        body["walletTransaction"] = {"reference": f"connect-{request.cause.request_id}"}
+        value = orjson.dumps({"type": "services/trigger", "body": body})
+        reference = connect.reward_request(value, CONNECTOR_ID).reference
+    else:
+        derived.add(reference)
+    return replace(message, value=value, reference=reference, route=CONNECT)
 
 
 def _unreadable(k: int) -> Message:

@@ -1,6 +1,7 @@
 """One chaos round: Kafka, the local mParticle endpoint, the local AIR and three workers on
-this machine; the seeded load (AIR notifications, and reward requests on the reward topic)
-produced at a steady rate while the seeded faults hit them; then wait for everything
+this machine; the seeded load (AIR notifications, and reward requests) fed at a steady rate
+while the seeded faults hit them, each message produced to Kafka or posted to the workers'
+HTTP edges as its route says (chaos/load.py, chaos/edges.py); then wait for everything
 `airmp map` expects and every reward granted or dead-lettered, stop everything, judge.
 
 Threads: the main thread drives processes and faults (blocking calls are fine there, and
@@ -33,6 +34,7 @@ from typing import Any, TextIO, TypeVar
 import httpx
 import orjson
 
+from chaos import edges as edges_mod
 from chaos import faults as faults_mod
 from chaos import kafka_io
 from chaos import load as load_mod
@@ -51,6 +53,9 @@ SHUTDOWN_RESERVE = 15.0  # seconds of a round's budget kept for stopping and jud
 IDLE_SECONDS = 15.0  # no progress this long, with nothing uncommitted: the rest is lost
 _EVENT_ID = re.compile(rb'"eesEventId":"([^"]+)"')
 _RECORD_EVENT_ID = re.compile(rb'"event_id":"([^"]+)"')
+_REFERENCE = re.compile(rb'"reference":"([^"]+)"')
+WEBHOOK_TOKEN = "chaos-webhook-token"  # AIRMP_AIR_WEBHOOK_TOKEN
+FIREHOSE_TOKEN = "chaos-firehose-token"  # AIRMP_MPARTICLE_FIREHOSE_TOKEN
 
 
 @dataclass(frozen=True)
@@ -230,6 +235,8 @@ class Round:
         self.executed: Counter[str] = Counter()
         self.timed_out = False
         self.started = time.monotonic()
+        self.targets = edges_mod.Targets()  # the live workers, for the edges' callers
+        self.poster = edges_mod.Poster(seed, self.targets, WEBHOOK_TOKEN, FIREHOSE_TOKEN)
 
     # ------------------------------------------------------------------ the round
 
@@ -247,8 +254,10 @@ class Round:
             f"{len(load.bad)} bad at {load.bad_positions}), {len(load.rewards)} reward "
             f"requests for {len(load.customers)} customers ({len(load.grantable)} to grant, "
             f"{load.count(load_mod.REWARD_REDELIVERED)} re-delivered, {len(load.refused)} to "
-            f"refuse), {profile.produce_seconds:.0f}s of production, {len(actions)} faults; "
-            f"work dir {self.work}"
+            f"refuse); to the edges: {load.routed(load_mod.WEBHOOK)} notifications to the AIR "
+            f"webhook, {load.routed(load_mod.FIREHOSE)} Firehose membership changes, "
+            f"{load.routed(load_mod.CONNECT)} Connect calls; {profile.produce_seconds:.0f}s of "
+            f"production, {len(actions)} faults; work dir {self.work}"
         )
         kafka = LocalKafka(workdir=self.work / "kafka")
         endpoint = Endpoint(log_path=self.work / "endpoint.log", die_with_parent=True)
@@ -283,6 +292,7 @@ class Round:
             for slot in slots:
                 slot.start("first start")
             self._wait_ready(slots, timeout=90)
+            self._publish_live(slots)
             accepted = Accepted(endpoint.base_url)
             granted = Granted(air)
             rejected = self._rejected(records)
@@ -300,9 +310,7 @@ class Round:
                 (env["AIRMP_INPUT_TOPIC"], load.messages, production),
                 (env["AIRMP_REWARD_TOPIC"], load.rewards, reward_production),
             ]
-            produced = background.submit(
-                kafka_io.produce_all(kafka.bootstrap, streams, profile.produce_seconds)
-            )
+            produced = background.submit(self._feed(kafka.bootstrap, streams))
             watch = Watch(accepted, granted, production, reward_production)
             self._inject(actions, slots, services, watch, produced)
             produced.result(timeout=0)  # raises a producing failure
@@ -326,6 +334,7 @@ class Round:
             dead = background.call(
                 kafka_helper.read_topic(kafka.bootstrap, env["AIRMP_DEAD_LETTER_TOPIC"]), 150
             )
+            self._count_edge_copies(load, background, env)
             verdict = judge(
                 len(load.messages),
                 [r["batch"] for r in records],
@@ -358,9 +367,39 @@ class Round:
             kafka.stop()
         return self._report(verdict, diagnostics, error)
 
+    async def _feed(
+        self,
+        bootstrap: str,
+        streams: list[tuple[str, tuple[load_mod.Message, ...], kafka_io.Production]],
+    ) -> None:
+        """Each stream at its steady rate: its Kafka-routed messages produced, the rest
+        posted to the workers' edges, side by side over the same seconds."""
+        seconds = self.profile.produce_seconds
+        await asyncio.gather(
+            kafka_io.produce_all(bootstrap, streams, seconds),
+            self.poster.run([(messages, state) for _, messages, state in streams], seconds),
+        )
+
+    def _count_edge_copies(
+        self, load: load_mod.Load, background: Background, env: dict[str, str]
+    ) -> None:
+        """How many of what the edges took landed in Kafka more than once (the summary's
+        "extra copies": duplicates the worker must drop, or rewards it must grant once)."""
+        bootstrap = env["AIRMP_KAFKA_BOOTSTRAP_SERVERS"]
+        on_input = background.call(
+            kafka_helper.read_topic(bootstrap, env["AIRMP_INPUT_TOPIC"]), 150
+        )
+        on_rewards = background.call(
+            kafka_helper.read_topic(bootstrap, env["AIRMP_REWARD_TOPIC"]), 150
+        )
+        copies = edges_mod.repeats(load, [m.value for m in on_input], [m.value for m in on_rewards])
+        for route, count in copies.items():
+            self.poster.stats[route].twice = count
+
     def _report(self, verdict: Verdict | None, diagnostics: list[str], error: str) -> Outcome:
         seconds = time.monotonic() - self.started
         outcome = Outcome(self.seed, verdict, self.work, seconds, error)
+        print(f"  edges: {self.poster.summary()}", file=self.out)
         for note in self.notes:
             print(f"  note: {note}", file=self.out)
         if verdict is not None and verdict.unexpected_batches:
@@ -419,6 +458,12 @@ class Round:
             "AIRMP_AIR_MAX_BACKOFF_SECONDS": "4",
             "AIRMP_SINK_SHUTDOWN_GRACE_SECONDS": "5",
             "AIRMP_AIR_TIMEOUT_SECONDS": f"{self.profile.plan.air_timeout:g}",
+            # The edges, as the harness calls them (chaos/edges.py).
+            "AIRMP_AIR_WEBHOOK_TOKEN": WEBHOOK_TOKEN,
+            "AIRMP_MPARTICLE_FIREHOSE_TOKEN": FIREHOSE_TOKEN,
+            "AIRMP_CONNECTOR_ID": load_mod.CONNECTOR_ID,
+            "AIRMP_EXTERNAL_KEY": load_mod.EXTERNAL_KEY,
+            "AIRMP_MPARTICLE_IDENTITY_TYPE": load_mod.MPARTICLE_IDENTITY_TYPE,
         }
 
     def _slot(self, index: int, env: dict[str, str]) -> Slot:
@@ -449,8 +494,19 @@ class Round:
             self.notes.append(f"workers {[s.index for s in waiting]} not ready after {timeout}s")
         progress(f"{len(slots) - len(waiting)}/{len(slots)} workers ready ({self._t():.0f}s)")
 
+    def _publish_live(self, slots: list[Slot]) -> None:
+        """The workers a load balancer would send the edges' callers to: running, and not
+        stopping (it drains a worker told to stop; one SIGKILLed mid-request is a dropped
+        connection the caller retries)."""
+        self.targets.live = tuple(
+            (s.index, int(s.worker.env["AIRMP_WEB_PORT"]))
+            for s in slots
+            if s.running and not s.terminating_since
+        )
+
     def _stop_workers(self, slots: list[Slot], quick: bool = False) -> None:
         """SIGTERM all (SIGKILL when the round is being abandoned), then wait for each."""
+        self.targets.live = ()
         for slot in slots:
             slot.restart_at = None
             if slot.running and slot.worker.process is not None:
@@ -493,6 +549,7 @@ class Round:
                 # The fault clock stops while the broker restarts (the main thread waits on
                 # it), so the faults after it keep their spacing instead of firing at once.
                 t0 += self._act(action, slots, services)
+                self._publish_live(slots)
             self._tend(slots)
             if time.monotonic() - last >= 5:
                 last = time.monotonic()
@@ -586,6 +643,7 @@ class Round:
                 self.notes.append(f"worker {slot.index} exited by itself with {status}")
                 progress(f"[{self._t():4.0f}s] worker {slot.index} exited by itself ({status})")
                 slot.restart_at = now + 1
+        self._publish_live(slots)
 
     # ------------------------------------------------------------------ waiting
 
@@ -701,10 +759,15 @@ class Round:
         background: Background,
         env: dict[str, str],
     ) -> list[str]:
-        """Where each lost event got to: the input topic, the by-wallet topic, the records
-        topic, and whether the group committed past it there."""
+        """Where each lost event got to: the AIR webhook's answer (for one posted there),
+        the input topic, the by-wallet topic, the records topic, and whether the group
+        committed past it there."""
         bootstrap = env["AIRMP_KAFKA_BOOTSTRAP_SERVERS"]
         by_wallet_topic = f"{self.app_id}-air-by-wallet"
+        on_input = _index(
+            background.call(kafka_helper.read_topic(bootstrap, env["AIRMP_INPUT_TOPIC"]), 150),
+            _EVENT_ID,
+        )
         by_wallet = background.call(kafka_helper.read_topic(bootstrap, by_wallet_topic), 150)
         out_records = background.call(
             kafka_helper.read_topic(bootstrap, env["AIRMP_RECORDS_TOPIC"]), 150
@@ -730,15 +793,27 @@ class Round:
         for srid in verdict.lost:
             air = by_id[srid]["air"]
             event_id = air["event_id"]
-            inputs = [(i, production.placed[i]) for i in produced_at.get(event_id, [])]
-            where_in = ", ".join(
-                f"#{i} p{p[0]}@{p[1]}" if p else f"#{i} (not acked)" for i, p in inputs
-            )
+            inputs: list[tuple[int, tuple[int, int] | None]] = []
+            told: list[str] = []
+            posted_ok = False  # the webhook answered 200 for it
+            for i in produced_at.get(event_id, []):
+                placed = production.placed[i]
+                if load.messages[i].route == load_mod.WEBHOOK:
+                    hits = on_input.get(event_id, [])  # the edge chose where
+                    placed = (hits[0].partition, hits[0].offset) if hits else None
+                    answer = production.posted.get(i, "posted, never answered 200")
+                    posted_ok = posted_ok or i in production.posted
+                    where = f"p{placed[0]}@{placed[1]}" if placed else "not on the input topic"
+                    told.append(f"#{i} {answer}, {where}")
+                else:
+                    told.append(f"#{i} p{placed[0]}@{placed[1]}" if placed else f"#{i} (not acked)")
+                inputs.append((i, placed))
+            where_in = ", ".join(told)
             wallet_hits = on_by_wallet.get(event_id, [])
             record_hits = on_records.get(event_id, [])
             stage = _stage(
                 inputs, wallet_hits, record_hits, offsets, env["AIRMP_INPUT_TOPIC"],
-                by_wallet_topic, env["AIRMP_RECORDS_TOPIC"],
+                by_wallet_topic, env["AIRMP_RECORDS_TOPIC"], posted_ok,
             )  # fmt: skip
             if event_id in on_dlq:
                 reasons = {r.header("airmp-reason")[:80] for r in on_dlq[event_id]}
@@ -777,9 +852,9 @@ class Round:
         for index in verdict.missing_dead_letters:
             value = known_bad[index]
             positions = [i for i, m in enumerate(load.messages) if m.value == value]
-            placed = [production.placed[i] for i in positions]
+            places = [production.posted.get(i) or production.placed[i] for i in positions]
             lines.append(
-                f"lost bad input {value[:60]!r}: produced at #{positions} {placed}, "
+                f"lost bad input {value[:60]!r}: produced at #{positions} {places}, "
                 "never reached the dead-letter topic"
             )
         why = {r.value: (r.header("airmp-stage"), r.header("airmp-reason")) for r in dead}
@@ -820,10 +895,20 @@ class Round:
                 asked.setdefault(request["reference"], []).append(request)
         produced: dict[bytes, list[str]] = {}
         passed: set[bytes] = set()  # requests the group committed past (somewhere)
+        # Where the edges put the requests they made (found by reference).
+        on_topic = _index(
+            background.call(kafka_helper.read_topic(bootstrap, topic), 150), _REFERENCE
+        )
         for i, message in enumerate(load.rewards):
             placed = production.placed[i] if i < len(production.placed) else None
             where = f"#{i} (not acked)"
-            if placed is not None:
+            if message.route != load_mod.KAFKA:
+                hits = on_topic.get(message.reference, [])
+                where = f"#{i} {production.posted.get(i, 'posted, never answered 200')}: "
+                where += _hits(hits, topic, offsets) if hits else "not on the reward topic"
+                if any(offsets.get((topic, h.partition), 0) > h.offset for h in hits):
+                    passed.add(message.value)
+            elif placed is not None:
                 committed = offsets.get((topic, placed[0]), 0)
                 where = f"#{i} p{placed[0]}@{placed[1]} (committed {committed})"
                 if committed > placed[1]:
@@ -950,13 +1035,18 @@ def _stage(
     input_topic: str,
     by_wallet_topic: str,
     records_topic: str,
+    posted_ok: bool = False,
 ) -> str:
+    """`posted_ok`: the AIR webhook edge answered 200 for it."""
+
     def passed(topic: str, partition: int, offset: int) -> bool:
         return offsets.get((topic, partition), 0) > offset
 
     if not any(p for _, p in inputs):
+        if posted_ok:
+            return "lost at the AIR webhook edge (answered 200, not on the input topic)"
         return "never produced (harness)"
-    if not wallet_hits:
+    if not wallet_hits and not record_hits:  # a record: it was re-keyed (the search missed)
         placed = [p for _, p in inputs if p]
         if any(passed(input_topic, p, o) for p, o in placed):
             return "lost in ingest (committed, never re-keyed)"

@@ -1,6 +1,6 @@
 """The chaos load: deterministic from the seed, one key per wallet, late and re-delivered
 events, and bad input that the connector must dead-letter; reward requests, refused ones
-and re-delivered ones."""
+and re-delivered ones; the routes: Kafka or one of the workers' HTTP edges."""
 
 from __future__ import annotations
 
@@ -13,6 +13,13 @@ import pytest
 import mappers
 from chaos.load import (
     BAD_KINDS,
+    CONNECT,
+    CONNECTOR_ID,
+    EXTERNAL_KEY,
+    FIREHOSE,
+    FIREHOSE_IDENTITY,
+    KAFKA,
+    REFUSED_KINDS,
     REWARD,
     REWARD_REDELIVERED,
     REWARD_TRIGGERS,
@@ -20,10 +27,27 @@ from chaos.load import (
     UNKNOWN_TRIGGER,
     UNKNOWN_TRIGGER_KIND,
     UNREADABLE_REWARD,
+    WEBHOOK,
+    Message,
     build,
     card,
 )
+from mappers import connect, firehose
 from mappers.rewards import RewardRequest
+from tests.firehose_oracle import Check
+
+
+def asked(message: Message) -> RewardRequest:
+    """The reward request a message makes: itself on the reward topic, or what the edge
+    it is posted to produces."""
+    if message.route == FIREHOSE:
+        membership = firehose.membership(orjson.loads(message.value), FIREHOSE_IDENTITY, {})
+        assert not membership.rejected
+        [request] = membership.rewards
+        return request
+    if message.route == CONNECT:
+        return connect.reward_request(message.value, CONNECTOR_ID)
+    return RewardRequest.from_bytes(message.value)
 
 
 def test_the_same_seed_builds_the_same_load() -> None:
@@ -104,11 +128,12 @@ def test_reward_requests_several_per_customer_keyed_by_identity_in_order() -> No
     for message in load.rewards:
         if message.kind not in (REWARD, REWARD_REDELIVERED):
             continue
-        request = RewardRequest.from_bytes(message.value)
+        request = asked(message)
         assert message.key == request.key == card(int(message.wallet)).encode()
         assert set(request.triggers) <= known and message.reference == request.reference
         if message.kind == REWARD:
             per_customer[message.wallet] += 1
+        if message.kind == REWARD and message.route == KAFKA:  # the edges' say "now"
             times[message.key].append(request.requested_at.isoformat())
     assert min(per_customer.values()) >= 2 and max(per_customer.values()) <= 6
     assert all(t == sorted(t) for t in times.values())  # each customer's in order
@@ -137,3 +162,56 @@ def test_refused_and_redelivered_reward_requests() -> None:
     assert load.grantable == grantable and len(set(grantable)) == len(grantable)
     refused = set(load.refused)
     assert not any(m.value in refused for m in load.rewards if m.kind == REWARD)
+
+
+def test_a_third_of_the_wallets_whole_and_of_the_bad_inputs_go_to_the_air_webhook() -> None:
+    load = build(9, 150, min_events=3_000, bad_inputs=12)
+    routes: dict[str, set[str]] = defaultdict(set)
+    for message in load.messages:
+        if message.wallet:
+            routes[message.wallet].add(message.route)
+    assert all(len(r) == 1 for r in routes.values())  # one path per wallet keeps its order
+    posted = sum(1 for r in routes.values() if r == {WEBHOOK})
+    assert 150 * 0.25 < posted < 150 * 0.42
+    assert {m.route for m in load.messages} == {KAFKA, WEBHOOK}
+    bad = Counter(m.route for m in load.messages if m.kind in BAD_KINDS)
+    assert bad[WEBHOOK] > 0 and bad[KAFKA] > 0
+    # The webhook keys by walletId: the Kafka key a message would have had is unused.
+    assert load.routed(WEBHOOK) == sum(1 for m in load.messages if m.route == WEBHOOK)
+
+
+def test_reward_requests_through_the_edges_and_their_references() -> None:
+    load = build(4, 150, min_events=3_000, rewards=400)
+    grantable = [m for m in load.rewards if m.kind == REWARD]
+    routes = Counter(m.route for m in grantable)
+    assert routes.keys() == {KAFKA, FIREHOSE, CONNECT}
+    assert 0.2 < routes[FIREHOSE] / len(grantable) < 0.4
+    assert 0.08 < routes[CONNECT] / len(grantable) < 0.22
+    assert {m.route for m in load.rewards if m.kind in REFUSED_KINDS} == {KAFKA}
+    references = [m.reference for m in grantable]
+    assert len(set(references)) == len(references)  # each its own reward
+    assert load.grantable == references
+    given = 0
+    for message in load.rewards:
+        if message.route == FIREHOSE:
+            body = orjson.loads(message.value)
+            assert body["account"]["account_settings"] == {
+                "air_connector_id": CONNECTOR_ID,
+                "air_external_key": EXTERNAL_KEY,
+            }
+        if message.route == CONNECT:
+            given += "walletTransaction" in orjson.loads(message.value)["body"]
+        if message.route != KAFKA:
+            assert asked(message).reference == message.reference
+    assert 0 < given < routes[CONNECT]  # with a reference of its own, and without
+    again = [m for m in load.rewards if m.kind == REWARD_REDELIVERED and m.route != KAFKA]
+    assert again  # mParticle sending a request again: the same body (the same id)
+    firsts = {m.value: m for m in grantable}
+    assert all(firsts[m.value].reference == m.reference for m in again)
+
+
+def test_the_firehose_requests_are_mparticles(firehose_oracle: dict[str, Check]) -> None:
+    load = build(4, 150, min_events=3_000, rewards=400)
+    check = firehose_oracle["AudienceMembershipChangeRequest"]
+    bodies = [orjson.loads(m.value) for m in load.rewards if m.route == FIREHOSE]
+    assert bodies and [check(b) for b in bodies] == [[] for _ in bodies]
