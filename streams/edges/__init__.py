@@ -3,9 +3,10 @@ Connect's generic inbound route and AIR's webhook, each into Kafka (see each mod
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import faust
+from faust.web.drivers.aiohttp import Web as AiohttpWeb
 from mode.types.signals import BaseSignalT
 
 from config import Settings
@@ -30,13 +31,22 @@ def install_edges(app: faust.App, settings: Settings) -> Edges:
         app.page(path, name=f"edge_{n}_{view.route_name}")(
             type(view.__name__, (view,), {"edges": edges})
         )
-    app.task(edges.producer.start)
+    # With the web server, which answers from the worker's start (before the tables are
+    # recovered and Faust's tasks run): the edges take requests as soon as Kafka does.
+    cast(AiohttpWeb, app.web).web_app.on_startup.append(_starting(edges))
 
     @app.on_before_shutdown.connect
     async def stop_producer(sender: Any, /, *_: Any, signal: BaseSignalT[Any], **__: Any) -> None:
         await edges.producer.stop()
 
     return edges
+
+
+def _starting(edges: Edges) -> Any:
+    async def on_startup(_: object) -> None:
+        edges.producer.start_soon()
+
+    return on_startup
 
 
 __all__ = ["Edges", "install_edges"]

@@ -32,10 +32,16 @@ class EdgeProducer:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._producer: AIOKafkaProducer | None = None
+        self._starting: asyncio.Task[None] | None = None
         # For readiness: why it cannot send yet (not connected at start). A send that times
         # out later is answered 429 but leaves readiness to the broker check, which sees
         # the broker come back (a past failure must not keep the worker unready).
         self.problem: str | None = "not started"
+
+    def start_soon(self) -> None:
+        """Start connecting, once, without waiting (the web server's start-up)."""
+        if self._starting is None:
+            self._starting = asyncio.ensure_future(self.start())
 
     async def start(self) -> None:
         """Until the producer is connected (the broker may be down at start)."""

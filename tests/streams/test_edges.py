@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import orjson
 import pytest
 from aiohttp.test_utils import TestServer
+from faust.web.drivers.aiohttp import Web as AiohttpWeb
 
 from config import Settings, load_settings
 from mappers.rewards import RewardRequest
@@ -61,7 +62,7 @@ async def edge(kafka_bootstrap: str) -> AsyncIterator[Edge]:
     app = App(app_id, **app_options(settings))
     edges = install_edges(app, settings)
     await edges.producer.start()
-    server = TestServer(app.web.web_app)  # type: ignore[attr-defined]
+    server = TestServer(cast(AiohttpWeb, app.web).web_app)
     await server.start_server()
     try:
         async with httpx.AsyncClient(base_url=str(server.make_url("")), timeout=30) as http:
