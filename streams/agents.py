@@ -18,6 +18,7 @@ commits, so no offset is committed before what it produced is in Kafka.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import AsyncIterable, Awaitable, Callable
 from typing import cast
@@ -73,7 +74,7 @@ async def ingest_one(p: Pipeline, event: EventT) -> None:
     if isinstance(parsed, mappers.Rejection):
         await reject(p, event, parsed, Stage.INGEST)
         return
-    metrics.EVENTS_IN.labels(parsed.event_name).inc()
+    metrics.counter(metrics.EVENTS_IN, parsed.event_name).inc()
     if parsed.wallet_id is None:
         # No wallet: the mapper says whether that is bad input or an unknown event.
         outcome = mappers.process(parsed, None, p.options)
@@ -83,10 +84,10 @@ async def ingest_one(p: Pipeline, event: EventT) -> None:
         return
     key = parsed.wallet_id.encode()
     if lands_home(p, event, key):
-        metrics.ROUTES.labels("where_it_landed").inc()
+        metrics.counter(metrics.ROUTES, "where_it_landed").inc()
         await map_with_state(p, event, parsed, key)
         return
-    metrics.ROUTES.labels("re_keyed").inc()
+    metrics.counter(metrics.ROUTES, "re_keyed").inc()
     await p.topics.by_wallet.send(key=key, value=raw, headers=source_headers(event))
 
 
@@ -97,7 +98,7 @@ def lands_home(p: Pipeline, event: EventT, key: bytes) -> bool:
     message = event.message
     if event.key != key or topic_partitions(p, message.topic) != partitions:
         return False
-    return bool((murmur2(key) & 0x7FFFFFFF) % partitions == message.partition)
+    return home_partition(key, partitions) == message.partition
 
 
 def topic_partitions(p: Pipeline, topic: str) -> int | None:
@@ -111,6 +112,13 @@ def topic_partitions(p: Pipeline, topic: str) -> int | None:
         return p.app.consumer.topic_partitions(topic)  # not on Kafka (the agent tests)
     found = client.cluster.partitions_for_topic(topic)
     return len(found) if found else None
+
+
+@functools.lru_cache(maxsize=65536)
+def home_partition(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner gives `key`; cached, as aiokafka's murmur2
+    is pure Python and a wallet's events come again and again."""
+    return int((murmur2(key) & 0x7FFFFFFF) % partitions)
 
 
 async def wallet_one(p: Pipeline, event: EventT) -> None:
@@ -140,7 +148,7 @@ async def map_with_state(
     if outcome.rejection is not None:
         await reject(p, event, outcome.rejection, Stage.WALLET)
     elif outcome.record is not None:
-        metrics.RECORDS_OUT.labels(parsed.event_name).inc()
+        metrics.counter(metrics.RECORDS_OUT, parsed.event_name).inc()
         await p.topics.records.send(key=key, value=orjson.dumps(outcome.record))
 
 
@@ -166,4 +174,4 @@ def count(outcome: mappers.Outcome) -> None:
     if outcome.truncated:
         metrics.TRUNCATED.inc(outcome.truncated)
     for name, n in outcome.counters.items():
-        metrics.UNMAPPED.labels(name).inc(n)
+        metrics.counter(metrics.UNMAPPED, name).inc(n)
