@@ -15,7 +15,7 @@ import pytest
 
 from testkit import journeys
 from testkit.kafka import Message, consume, create_topics, end_offsets, produce
-from testkit.processes import AIRMP, Worker, http_status, poll, worker_env
+from testkit.processes import AIRMP, Worker, free_port, http_status, poll, worker_env
 
 pytestmark = pytest.mark.integration
 
@@ -236,7 +236,7 @@ def test_two_workers_share_partitions(
     notifications = journeys.build(wallets=8, seed=4)
     expected = expected_records(notifications)
     asyncio.run(create_topics(kafka_bootstrap, [env["AIRMP_INPUT_TOPIC"]], 3))
-    port_b = int(env["AIRMP_WEB_PORT"]) + 1
+    port_b = free_port()  # not WEB_PORT + 1: another process may hold it
     a = start_worker(env, tmp_path, "a")
     b = start_worker({**env, "AIRMP_WEB_PORT": str(port_b)}, tmp_path, "b")
     try:
