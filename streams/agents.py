@@ -96,22 +96,9 @@ def lands_home(p: Pipeline, event: EventT, key: bytes) -> bool:
     default partitioner, murmur2, as Faust's producer uses), of a topic partitioned alike."""
     partitions = p.settings.topic_partitions
     message = event.message
-    if event.key != key or topic_partitions(p, message.topic) != partitions:
+    if event.key != key or p.app.consumer.topic_partitions(message.topic) != partitions:
         return False
     return home_partition(key, partitions) == message.partition
-
-
-def topic_partitions(p: Pipeline, topic: str) -> int | None:
-    """How many partitions `topic` has, from the consumer's cluster metadata (kept current
-    by aiokafka). Faust's `consumer.topic_partitions` reads the snapshot aiokafka takes for
-    the group assignment, which only the group's leader fills: every other worker saw None
-    and re-keyed everything, and a worker becoming leader switched paths mid-stream."""
-    thread = getattr(p.app.consumer, "_thread", None)  # faust's consumer thread, if any
-    client = getattr(getattr(thread, "_consumer", None), "_client", None)
-    if client is None:
-        return p.app.consumer.topic_partitions(topic)  # not on Kafka (the agent tests)
-    found = client.cluster.partitions_for_topic(topic)
-    return len(found) if found else None
 
 
 @functools.lru_cache(maxsize=65536)

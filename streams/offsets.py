@@ -62,7 +62,9 @@ import faust
 from aiokafka.errors import KafkaError
 from faust.transport import consumer as faust_consumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.transport.producer import ProducerBuffer
 from faust.types import TP, EventT, Message
+from faust.types.tuples import FutureMessage
 from mode import Service
 from mode.utils.objects import cached_property
 from mode.utils.queues import FlowControlEvent
@@ -74,6 +76,7 @@ log = logging.getLogger("airmp.offsets")
 HOLE_GRACE_SECONDS = 5.0  # a hole older than this is looked at
 HEAL_COOLDOWN_SECONDS = 10.0  # at most one re-read of a partition this often
 PROBE_TIMEOUT_SECONDS = 10.0
+FLUSH_TIMEOUT_SECONDS = 10.0  # a commit waits this long for the table's writes at most
 EXIT_PRODUCE_FAILED = 75  # EX_TEMPFAIL, as the sink's exit with undelivered records
 
 
@@ -215,6 +218,18 @@ class LedgerConsumer(faust_aiokafka.Consumer):
         else:
             await self._deliver(message)
 
+    def topic_partitions(self, topic: str) -> int | None:
+        """How many partitions `topic` has, from the consumer's cluster metadata (aiokafka
+        keeps it current). Faust's reads the snapshot aiokafka's coordinator takes for the
+        group assignment: filled on the group's leader only (every other worker answered
+        None), and stale until the next metadata refresh (a changelog topic Faust created
+        at start-up counted 0 partitions, and Faust's check of a table write's source topic
+        failed every event mapped where it landed, for minutes)."""
+        consumer = getattr(self._thread, "_consumer", None)  # faust's aiokafka consumer
+        client = getattr(consumer, "_client", None)
+        found = client.cluster.partitions_for_topic(topic) if client is not None else None
+        return len(found) if found else None
+
     def forget_pending(self) -> None:
         """The agents' queues were cleared: what was queued must be delivered again."""
         self._pending.clear()
@@ -245,6 +260,8 @@ class LedgerConsumer(faust_aiokafka.Consumer):
         return offset
 
     async def _commit(self, offsets: Mapping[TP, int]) -> bool:
+        if not await self._all_produced():
+            return False  # nothing committed now; the next commit tries again
         # Faust flushed the producer just before this; a message the producer finally gave
         # up on (after `producer_request_timeout`, 20 minutes of a broker away) would be
         # committed over. Stop instead: the input is processed again after the restart.
@@ -259,6 +276,22 @@ class LedgerConsumer(faust_aiokafka.Consumer):
             self.exit(EXIT_PRODUCE_FAILED)
             return False
         return await super()._commit(offsets)
+
+    async def _all_produced(self) -> bool:
+        """Every table changelog write is with aiokafka and flushed: Faust's flush, just
+        before the commit, can leave some in its buffer (`HandoverBuffer`). Bounded: a
+        commit deferred is safe, a commit hanging on a broker away is not wanted."""
+        producer = self.app.producer
+        unsent = getattr(producer.buffer, "unsent", 0)
+        deadline = time.monotonic() + FLUSH_TIMEOUT_SECONDS
+        while unsent:
+            if time.monotonic() > deadline:
+                log.warning("%d table changelog writes not yet produced: commit deferred", unsent)
+                return False
+            await producer.flush()
+            await asyncio.sleep(0.005)
+            unsent = getattr(producer.buffer, "unsent", 0)
+        return True
 
     def exit(self, status: int) -> None:
         logging.shutdown()
@@ -393,11 +426,38 @@ class FlowControl(FlowControlEvent):
             consumer.forget_pending()
 
 
+class HandoverBuffer(ProducerBuffer):
+    """Faust's producer buffer (table changelog writes wait in it for the producer), which
+    also counts the message it is handing over to aiokafka: Faust's `size` does not, and
+    its `flush` gives up when no message went out for 0.1 s (a full batch waiting on a slow
+    broker). `LedgerConsumer._commit` waits on `unsent` instead."""
+
+    handing_over = 0
+
+    @property
+    def unsent(self) -> int:
+        return self.size + self.handing_over
+
+    async def _send_pending(self, fut: FutureMessage) -> None:
+        self.handing_over += 1
+        try:
+            await super()._send_pending(fut)
+        finally:
+            self.handing_over -= 1
+
+
 class CheckedProducer(faust_aiokafka.Producer):
     """Remembers a message Kafka finally refused (Faust only sets it on the message's future,
-    which nobody reads), so that no commit passes the input it came from."""
+    which nobody reads), so that no commit passes the input it came from; its buffer is a
+    `HandoverBuffer`."""
 
     failed: BaseException | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Replaced before the producer starts (it starts its buffer as a dependency).
+        self.buffer = HandoverBuffer(loop=self.loop, beacon=self.beacon)
+        self.buffer.app = self.app
 
     async def send(self, *args: Any, **kwargs: Any) -> Any:
         future = cast("asyncio.Future[Any]", await super().send(*args, **kwargs))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
+from types import SimpleNamespace
 from typing import Any, cast
 
 import faust
@@ -19,8 +20,9 @@ from faust.types import TP
 from faust.types.tuples import ConsumerMessage
 
 from config import Settings
+from streams import offsets
 from streams.app import create_app
-from streams.offsets import Ledger, LedgerConsumer, complete
+from streams.offsets import HandoverBuffer, Ledger, LedgerConsumer, complete
 
 COMMITTED = 30
 
@@ -240,3 +242,70 @@ async def test_a_message_fetched_again_is_delivered_again_only_if_cleared(
     for offset in (30, 31):
         await consumer._deliver_once(message(tp, offset))
     assert delivered == [30, 31, 31]
+
+
+async def test_partition_counts_come_from_the_cluster_metadata(app: faust.App) -> None:
+    # aiokafka's assignment snapshot (what Faust reads) is empty but on the group's leader,
+    # and stale there until the next metadata refresh.
+    cluster = SimpleNamespace(partitions_for_topic={"air": {0, 1, 2}}.get)
+    coordinator = SimpleNamespace(_metadata_snapshot={"air": 0})
+    thread: Any = cast(Any, app.consumer)._thread
+    thread._consumer = SimpleNamespace(
+        _client=SimpleNamespace(cluster=cluster), _coordinator=coordinator
+    )
+    assert app.consumer.topic_partitions("air") == 3
+    assert app.consumer.topic_partitions("not-there") is None
+
+
+async def test_the_producer_buffer_counts_the_message_it_hands_over() -> None:
+    buffer = HandoverBuffer()
+    buffer.app = cast(Any, SimpleNamespace(conf=SimpleNamespace(producer_threaded=False)))
+    handing, release = asyncio.Event(), asyncio.Event()
+
+    async def publish_message(fut: Any, wait: bool = False) -> None:
+        handing.set()
+        await release.wait()  # aiokafka's batch full, a slow broker
+
+    fut = SimpleNamespace(
+        message=SimpleNamespace(channel=SimpleNamespace(publish_message=publish_message))
+    )
+    sending = asyncio.create_task(buffer._send_pending(cast(Any, fut)))
+    await handing.wait()
+    assert (buffer.size, buffer.unsent) == (0, 1)  # Faust's size does not see it
+    release.set()
+    await sending
+    assert buffer.unsent == 0
+
+
+async def test_no_commit_while_a_table_write_is_not_produced(
+    app: faust.App, tp: TP, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    consumer: Any = await sought(app, tp)
+    producer: Any = app.producer
+    flushes: list[int] = []
+
+    async def flush() -> None:
+        flushes.append(producer.buffer.handing_over)
+
+    producer.flush = flush
+    producer.buffer.handing_over = 1  # never handed over: the commit waits, then gives up
+    monkeypatch.setattr(offsets, "FLUSH_TIMEOUT_SECONDS", 0.05)
+    process(app, message(tp, 30))
+    offsets_now = consumer._filter_committable_offsets([tp])
+    assert offsets_now == {tp: 31}
+    assert await consumer._commit(offsets_now) is False
+    assert flushes and set(flushes) == {1}
+
+    async def handed_over() -> None:
+        producer.buffer.handing_over = 0
+
+    producer.flush = handed_over
+    committed: list[Any] = []
+
+    async def faust_commit(self: Any, offsets: Any) -> bool:
+        committed.append(dict(offsets))
+        return True
+
+    monkeypatch.setattr(offsets.faust_aiokafka.Consumer, "_commit", faust_commit)
+    assert await consumer._commit(offsets_now) is True
+    assert committed == [{tp: 31}]
