@@ -119,7 +119,10 @@ async def map_with_state(
     p: Pipeline, event: EventT, parsed: mappers.Notification, key: bytes
 ) -> None:
     """Map with the wallet's state, store the state the mapper returns, emit the record."""
-    stored = p.wallet_state.get(key)
+    # Read from the table's store: one look-up, where the table's own `get` asks the store
+    # twice (`in`, then the value) and reports each read to Faust's sensors. Writes go
+    # through the table, which changelogs them.
+    stored = p.wallet_state.data.get(key)
     state = mappers.WalletState.from_dict(stored) if stored is not None else None
     tag = source.delivery_tag(source_headers(event))
     looked_up = await look_up(p, parsed, state)
