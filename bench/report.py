@@ -317,7 +317,7 @@ def plot(results: dict[str, Any], path: Path) -> bool:
         import matplotlib.pyplot as plt
     except ImportError:
         return False
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(15, 5.4), width_ratios=[3, 2])
     labels: list[str] = []
     values: list[float] = []
     colours: list[str] = []
@@ -343,8 +343,8 @@ def plot(results: dict[str, Any], path: Path) -> bool:
     left.bar_label(bars, labels=[f"{v:,.0f}" for v in values], fontsize=8)
     left.set_yscale("log")
     left.set_ylabel("per second (log scale)")
-    left.set_title("Throughput (blue: connector, grey: its baseline)")
-    left.tick_params(axis="x", labelsize=8)
+    left.set_title("Throughput (blue: connector, grey: baselines, purple: scale-out, green: sink)")
+    left.tick_params(axis="x", labelsize=8, labelrotation=35)
     if p and results.get("latencies_ms"):
         lat = sorted(results["latencies_ms"])  # the worker on input keyed by walletId
         right.plot(lat, [(i + 1) / len(lat) for i in range(len(lat))], color="tab:blue")
