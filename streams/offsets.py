@@ -76,7 +76,7 @@ log = logging.getLogger("airmp.offsets")
 HOLE_GRACE_SECONDS = 5.0  # a hole older than this is looked at
 HEAL_COOLDOWN_SECONDS = 10.0  # at most one re-read of a partition this often
 PROBE_TIMEOUT_SECONDS = 10.0
-FLUSH_TIMEOUT_SECONDS = 10.0  # a commit waits this long for the table's writes at most
+FLUSH_TIMEOUT_SECONDS = 10.0  # a flush waits this long for the table's writes at most
 EXIT_PRODUCE_FAILED = 75  # EX_TEMPFAIL, as the sink's exit with undelivered records
 
 
@@ -260,8 +260,13 @@ class LedgerConsumer(faust_aiokafka.Consumer):
         return offset
 
     async def _commit(self, offsets: Mapping[TP, int]) -> bool:
-        if not await self._all_produced():
-            return False  # nothing committed now; the next commit tries again
+        unflushed = getattr(self.app.producer, "unflushed", 0)
+        if unflushed:
+            # Faust flushed just before this, but table writes of finished input are still
+            # in its buffer (`HandoverBuffer`). Not committing is safe: the next commit, after
+            # the next flush, covers these offsets.
+            log.warning("%d table changelog writes not yet produced: commit deferred", unflushed)
+            return False
         # Faust flushed the producer just before this; a message the producer finally gave
         # up on (after `producer_request_timeout`, 20 minutes of a broker away) would be
         # committed over. Stop instead: the input is processed again after the restart.
@@ -276,22 +281,6 @@ class LedgerConsumer(faust_aiokafka.Consumer):
             self.exit(EXIT_PRODUCE_FAILED)
             return False
         return await super()._commit(offsets)
-
-    async def _all_produced(self) -> bool:
-        """Every table changelog write is with aiokafka and flushed: Faust's flush, just
-        before the commit, can leave some in its buffer (`HandoverBuffer`). Bounded: a
-        commit deferred is safe, a commit hanging on a broker away is not wanted."""
-        producer = self.app.producer
-        unsent = getattr(producer.buffer, "unsent", 0)
-        deadline = time.monotonic() + FLUSH_TIMEOUT_SECONDS
-        while unsent:
-            if time.monotonic() > deadline:
-                log.warning("%d table changelog writes not yet produced: commit deferred", unsent)
-                return False
-            await producer.flush()
-            await asyncio.sleep(0.005)
-            unsent = getattr(producer.buffer, "unsent", 0)
-        return True
 
     def exit(self, status: int) -> None:
         logging.shutdown()
@@ -427,23 +416,35 @@ class FlowControl(FlowControlEvent):
 
 
 class HandoverBuffer(ProducerBuffer):
-    """Faust's producer buffer (table changelog writes wait in it for the producer), which
-    also counts the message it is handing over to aiokafka: Faust's `size` does not, and
-    its `flush` gives up when no message went out for 0.1 s (a full batch waiting on a slow
-    broker). `LedgerConsumer._commit` waits on `unsent` instead."""
+    """Faust's producer buffer (table changelog writes wait in it for the producer) that
+    counts what was put in it and what it handed over to aiokafka, in order.
 
-    handing_over = 0
+    Faust's producer flushes it before every commit, but its flush gives up when no message
+    went out for 0.1 s (a full batch waiting on a slow broker) and does not see the message
+    being handed over: the commit could then pass input whose state change was still here,
+    and a crash would lose that change. `hand_over` waits for what was put before it."""
 
-    @property
-    def unsent(self) -> int:
-        return self.size + self.handing_over
+    queued = 0  # messages put in the buffer
+    sent = 0  # messages handed to aiokafka's producer (the buffer sends them in order)
+
+    def put(self, fut: FutureMessage) -> None:
+        self.queued += 1
+        super().put(fut)
 
     async def _send_pending(self, fut: FutureMessage) -> None:
-        self.handing_over += 1
-        try:
-            await super()._send_pending(fut)
-        finally:
-            self.handing_over -= 1
+        await super()._send_pending(fut)
+        self.sent += 1
+
+    async def hand_over(self, timeout: float) -> int:
+        """Until every message put so far is with aiokafka, for at most `timeout` seconds;
+        how many were not."""
+        target = self.queued
+        deadline = time.monotonic() + timeout
+        while self.sent < target and time.monotonic() < deadline:
+            await super().flush()  # Faust's: returns after 0.1 s without progress
+            if self.sent < target:
+                await asyncio.sleep(0.005)
+        return max(0, target - self.sent)
 
 
 class CheckedProducer(faust_aiokafka.Producer):
@@ -452,12 +453,20 @@ class CheckedProducer(faust_aiokafka.Producer):
     `HandoverBuffer`."""
 
     failed: BaseException | None = None
+    unflushed = 0  # table writes the last flush could not hand to aiokafka in time
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Replaced before the producer starts (it starts its buffer as a dependency).
         self.buffer = HandoverBuffer(loop=self.loop, beacon=self.beacon)
         self.buffer.app = self.app
+
+    async def flush(self) -> None:
+        """Faust's flush (aiokafka's: until Kafka acknowledged), once everything put in the
+        buffer before it is with aiokafka; `unflushed` counts what was not, in time."""
+        if isinstance(self.buffer, HandoverBuffer):
+            self.unflushed = await self.buffer.hand_over(FLUSH_TIMEOUT_SECONDS)
+        await super().flush()
 
     async def send(self, *args: Any, **kwargs: Any) -> Any:
         future = cast("asyncio.Future[Any]", await super().send(*args, **kwargs))
