@@ -1,4 +1,5 @@
-"""Scale-out: one worker, then two in one consumer group, on the same backlog.
+"""Scale-out: one worker, then two in one consumer group, on the same backlog; the pair
+three times (default run), the ratio the median of the pairs' ratios.
 
 Each run gets its own input topic (6 partitions) of the same notifications, keyed by
 walletId. The workers are started on the empty topic and the backlog is produced only once
@@ -27,6 +28,7 @@ from bench.common import (
     cpu_seconds,
     create_topics,
     machine_cpu_seconds,
+    median,
     notifications,
     produce,
     say,
@@ -42,6 +44,7 @@ READY_TIMEOUT = 180.0
 @dataclass
 class ScaleRun:
     workers: int
+    repetition: int = 0
     rate: float = 0.0  # events/s, first to last output
     seconds: float = 0.0  # wall time of the CPU accounting (produce start to drained)
     cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds by who used them
@@ -55,16 +58,30 @@ class ScaleResult:
     events: int
     runs: list[ScaleRun] = field(default_factory=list)
 
+    def rates(self, workers: int) -> list[float]:
+        return [r.rate for r in self.runs if r.workers == workers]
+
     @property
-    def ratio(self) -> float:
-        one = next((r.rate for r in self.runs if r.workers == 1), 0.0)
-        two = next((r.rate for r in self.runs if r.workers == 2), 0.0)
-        return two / one if one else float("nan")
+    def ratios(self) -> list[float]:
+        """Two workers / one, per repetition (each pair run back to back)."""
+        return [two / one for one, two in zip(self.rates(1), self.rates(2), strict=False) if one]
+
+    def cpu_shares(self, workers: int) -> dict[str, float]:
+        """CPU in use by who, as a share of one core, over all runs with `workers`."""
+        runs = [r for r in self.runs if r.workers == workers]
+        seconds = sum(r.seconds for r in runs)
+        names = runs[0].cpu if runs else {}
+        return {k: sum(r.cpu[k] for r in runs) / seconds for k in names} if seconds else {}
 
     def as_json(self) -> dict[str, Any]:
         return {
             "events": self.events,
-            "ratio": self.ratio,
+            "ratios": self.ratios,
+            "ratio": median(self.ratios),
+            "rate_1": median(self.rates(1)),
+            "rate_2": median(self.rates(2)),
+            "cpu_1": self.cpu_shares(1),
+            "cpu_2": self.cpu_shares(2),
             "runs": [r.as_json() for r in self.runs],
         }
 
@@ -145,8 +162,12 @@ def run(bootstrap: str, broker_pid: int | None, workdir: Path, sizes: Sizes) -> 
     result = ScaleResult(sizes.scale_events)
     say(f"scale-out: generating {sizes.scale_events:,} notifications")
     events = notifications(sizes.scale_events, seed_base=300)
-    for count in (1, 2):
-        say(f"scale-out: {count} worker(s), input keyed by walletId")
-        result.runs.append(one_run(bootstrap, broker_pid, workdir, events, count))
-    say(f"  two workers / one: {result.ratio:.2f}")
+    for repetition in range(sizes.scale_runs):
+        for count in (1, 2):
+            step = f"scale-out run {repetition + 1}/{sizes.scale_runs}"
+            say(f"{step}: {count} worker(s), input keyed by walletId")
+            run = one_run(bootstrap, broker_pid, workdir, events, count)
+            run.repetition = repetition
+            result.runs.append(run)
+        say(f"  two workers / one: {result.ratios[-1]:.2f}")
     return result
