@@ -1,5 +1,6 @@
 """`python -m bench [--quick | --full]`: the connector's benchmarks on local Kafka and the
-local mParticle endpoint. Prints a table; the last line is `ratio vs raw aiokafka: X.XX`.
+local mParticle endpoint. Prints a table; the last two lines are `ratio vs raw aiokafka: X.XX`
+and `ratio vs Faust pass-through: X.XX` (the worker on input keyed by walletId).
 
     --quick   smoke run (small sizes, same code paths), well under 2 minutes
     (default) at most ~10 minutes on 2 cores; memory at 10k and 100k events
@@ -21,12 +22,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import edges, mapping, memory, processor, report, sink
+from bench import edges, mapping, memory, processor, report, scaleout, sink
 from bench.common import DEFAULT, FULL, QUICK, say
 from testkit.localkafka import LocalKafka
 from testkit.processes import ROOT
 
-STEPS = ("mapping", "processor", "sink", "edges", "memory")
+STEPS = ("mapping", "processor", "scaleout", "sink", "edges", "memory")
 
 
 def _kafka() -> LocalKafka:
@@ -71,7 +72,10 @@ def main(argv: list[str] | None = None) -> int:
         if "processor" in steps:
             p = processor.run(bootstrap, workdir, sizes, args.store)
             results["processor"] = p.as_json()
-            results["latencies_ms"] = p.latencies_ms
+            results["latencies_ms"] = p.workers["wallet"].latencies_ms
+        if "scaleout" in steps:
+            broker_pid = kafka.process.pid if kafka.process is not None else None
+            results["scaleout"] = scaleout.run(bootstrap, broker_pid, workdir, sizes).as_json()
         if "sink" in steps:
             runs = sink.run(bootstrap, workdir, sizes)
             results["sink"] = {
@@ -105,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     print(report.table(results))
     print()
     say(f"results in {out}; {results['seconds']:.0f} s in all")
-    print(report.ratio_line(results), flush=True)
+    for line in report.ratio_lines(results):
+        print(line, flush=True)
     return 0
 
 

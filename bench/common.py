@@ -42,11 +42,17 @@ class Sizes:
     memory_large: int
     edge_rate: float = 200.0  # requests/s against the HTTP edges
     edge_seconds: float = 20.0
+    scale_events: int = 20_000  # backlog of each scale-out run (one worker, then two)
+    scale_runs: int = 3  # repetitions of the pair
 
 
-QUICK = Sizes("quick", 3_000, 3, 4_000, 1, 4.0, 4_000, 1, 2000.0, 2_000, 8_000, 200.0, 5.0)
+QUICK = Sizes(
+    "quick", 3_000, 3, 4_000, 1, 4.0, 4_000, 1, 2000.0, 2_000, 8_000, 200.0, 5.0, 4_000, 1
+)
 DEFAULT = Sizes("default", 20_000, 5, 15_000, 3, 15.0, 20_000, 2, 2000.0, 10_000, 100_000)
-FULL = Sizes("full", 20_000, 5, 100_000, 3, 30.0, 50_000, 3, 2000.0, 100_000, 1_000_000)
+FULL = Sizes(
+    "full", 20_000, 5, 100_000, 3, 30.0, 50_000, 3, 2000.0, 100_000, 1_000_000, 200.0, 20.0, 50_000
+)
 
 
 def progress(label: str, done: int, total: int) -> None:
@@ -83,6 +89,15 @@ def producer_key(raw: bytes) -> bytes:
     return b"card-" + (match.group(1) if match else b"none")
 
 
+def wallet_key(raw: bytes) -> bytes | None:
+    """The notification's own walletId as its key (what the AIR webhook edge produces), as
+    the worker reads it (MAPPING.md §1); None without one."""
+    return journeys.wallet_of(raw).encode() or None
+
+
+KEYINGS = {"wallet": wallet_key, "card": producer_key}  # keyed by walletId / otherwise
+
+
 def event_id_of_record(value: bytes) -> str | None:
     """The AIR eesEventId a record came from (its `air.event_id`, first in the record)."""
     match = _EVENT_ID.search(value, 0, 400)
@@ -103,6 +118,24 @@ def percentile(values: Sequence[float], q: float) -> float:
     ordered = sorted(values)
     rank = max(1, -(-len(ordered) * q // 100))  # ceil
     return float(ordered[int(rank) - 1])
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used, from /proc (0 once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_cpu_seconds() -> float:
+    """CPU time used on the whole machine (all processes, all CPUs), from /proc/stat."""
+    with open("/proc/stat") as stat:
+        fields = [int(v) for v in stat.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_kib(pid: int) -> tuple[int, int]:
@@ -165,6 +198,25 @@ def worker_env(bootstrap: str, workdir: Path, app_id: str, **overrides: str) -> 
     return processes.worker_env(bootstrap, workdir / app_id, **settings)
 
 
+@dataclass
+class CpuWindow:
+    """CPU time of some processes (workers) from when a tenth of a backlog is committed to
+    when all of it is: start-up left out. Filled in by `wait_drained`."""
+
+    pids: Sequence[int]
+    start: tuple[int, float] | None = None  # (events committed, CPU seconds of all pids)
+    end: tuple[int, float] | None = None
+
+    def sample(self) -> tuple[int, float]:
+        return 0, sum(cpu_seconds(pid) for pid in self.pids)
+
+    @property
+    def us_per_event(self) -> float:
+        if self.start is None or self.end is None or self.end[0] <= self.start[0]:
+            return float("nan")
+        return (self.end[1] - self.start[1]) / (self.end[0] - self.start[0]) * 1e6
+
+
 async def wait_drained(
     bootstrap: str,
     group: str,
@@ -174,13 +226,14 @@ async def wait_drained(
     timeout: float,
     process: subprocess.Popen[bytes] | None = None,
     checkpoints: Sequence[int] = (),
+    cpu: CpuWindow | None = None,
 ) -> list[tuple[int, int, int]]:
     """Until `group` committed every message of `topics` and at least `total` of the first
     (which counts for progress and checkpoints).
 
     With `process` (the worker), fails when it exits, and samples its (events committed,
     VmRSS, VmHWM) when the committed count of the first topic passes each of
-    `checkpoints`, and at the end."""
+    `checkpoints`, and at the end. With `cpu`, fills in its window."""
     deadline = time.monotonic() + timeout
     samples: list[tuple[int, int, int]] = []
     pending = sorted(checkpoints)
@@ -193,6 +246,8 @@ async def wait_drained(
             counts = [sum(min(done.get((t, p), 0), e) for p, e in ends[t].items()) for t in topics]
             totals = [sum(ends[t].values()) for t in topics]
             first = counts[0]
+            if cpu is not None and cpu.start is None and first >= total / 10:
+                cpu.start = (first, cpu.sample()[1])
             while pid is not None and pending and first >= pending[0]:
                 samples.append((first, *rss_kib(pid)))
                 pending.pop(0)
@@ -201,6 +256,8 @@ async def wait_drained(
                 progress(label, min(first, total), total)
                 shown = first
             if first >= total and all(c == t for c, t in zip(counts, totals, strict=True)):
+                if cpu is not None:
+                    cpu.end = (first, cpu.sample()[1])
                 if pid is not None:
                     samples.append((first, *rss_kib(pid)))
                 return samples

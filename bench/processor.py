@@ -1,13 +1,16 @@
 """Processor: AIR topic -> records topic with one `airmp worker`, against two baselines.
 
-The raw aiokafka loop, the Faust pass-through agent (`bench.faust_passthrough`) and the
-worker read the same pre-filled input topic (a backlog), each in its own consumer group.
-Throughput is input events divided by the span between the first and the last output
-message's timestamp (CreateTime, set by each one's producer; the worker's re-keyed topic
-included), so start-up is not counted. Latency is measured afterwards on the same, now
-idle, worker: new wallets' events are produced at a steady rate with their timestamp, and
-each record's timestamp minus its input's is its end-to-end latency (two hops: ingest
-re-keys by wallet, wallet_events maps)."""
+The same notifications are pre-filled twice (a backlog): keyed by their own walletId (what
+the AIR webhook edge produces; the worker maps each where it lands) and keyed by card
+number (the worker re-keys each through the by-wallet topic first). The raw aiokafka loop,
+the Faust pass-through agent (`bench.faust_passthrough`) and a worker on each topic run in
+turn, each in its own consumer group. Throughput is input events divided by the span
+between the first and the last output message's timestamp (CreateTime, set by each one's
+producer; the worker's re-keyed topic included), so start-up is not counted; the worker's
+CPU time per event is read from /proc over the same backlog (less sensitive to the
+machine's other load than events/s). Latency is measured afterwards on each worker, now
+idle: new wallets' events are produced at a steady rate with their timestamp, and each
+record's timestamp minus its input's is its end-to-end latency."""
 
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +29,9 @@ import orjson
 from aiokafka import AIOKafkaConsumer
 
 from bench.common import (
+    KEYINGS,
     MAX_BYTES,
+    CpuWindow,
     Offsets,
     Sizes,
     create_topics,
@@ -36,7 +42,6 @@ from bench.common import (
     percentile,
     produce,
     producer,
-    producer_key,
     progress,
     read_range,
     say,
@@ -50,53 +55,68 @@ from testkit.processes import ROOT, Worker
 WORKER_TIMEOUT = 900.0
 
 
+KEYINGS_SHOWN = {"wallet": "input keyed by walletId", "card": "input keyed by card number"}
+
+
 @dataclass
-class ProcessorResult:
-    events: int
-    store: str
-    worker_rates: list[float] = field(default_factory=list)
-    faust_rates: list[float] = field(default_factory=list)  # Faust pass-through agent
-    baseline_rates: list[float] = field(default_factory=list)
-    ratios: list[float] = field(default_factory=list)  # per repetition, same conditions
-    faust_ratios: list[float] = field(default_factory=list)  # pass-through / raw, per rep
+class WorkerRuns:
+    """One worker configuration's repetitions (input keyed one way)."""
+
+    rates: list[float] = field(default_factory=list)
+    cpu_us: list[float] = field(default_factory=list)  # worker CPU per event
+    vs_faust: list[float] = field(default_factory=list)  # per repetition
+    vs_raw: list[float] = field(default_factory=list)
     paced_rate: float = 0.0
     latencies_ms: list[float] = field(default_factory=list)
 
-    @property
-    def worker_rate(self) -> float:
-        return median(self.worker_rates)
-
-    @property
-    def baseline_rate(self) -> float:
-        return median(self.baseline_rates)
-
-    @property
-    def ratio(self) -> float:
-        return median(self.ratios)
-
-    @property
-    def faust_ratio(self) -> float:
-        return median(self.faust_ratios)
-
     def as_json(self) -> dict[str, Any]:
         return {
-            "events": self.events,
-            "store": self.store,
-            "worker_rates": self.worker_rates,
-            "faust_rates": self.faust_rates,
-            "faust_rate": median(self.faust_rates),
-            "faust_ratios": self.faust_ratios,
-            "faust_ratio": self.faust_ratio,
-            "baseline_rates": self.baseline_rates,
-            "ratios": self.ratios,
-            "worker_rate": self.worker_rate,
-            "baseline_rate": self.baseline_rate,
-            "ratio": self.ratio,
+            "rates": self.rates,
+            "rate": median(self.rates),
+            "cpu_us_per_event": self.cpu_us,
+            "cpu_us": median(self.cpu_us),
+            "vs_faust_ratios": self.vs_faust,
+            "vs_faust": median(self.vs_faust),
+            "vs_raw_ratios": self.vs_raw,
+            "vs_raw": median(self.vs_raw),
             "paced_rate": self.paced_rate,
             "latency_events": len(self.latencies_ms),
             "latency_p50_ms": percentile(self.latencies_ms, 50),
             "latency_p99_ms": percentile(self.latencies_ms, 99),
             "latency_max_ms": max(self.latencies_ms, default=float("nan")),
+        }
+
+
+@dataclass
+class ProcessorResult:
+    events: int
+    store: str
+    workers: dict[str, WorkerRuns] = field(
+        default_factory=lambda: {keying: WorkerRuns() for keying in KEYINGS_SHOWN}
+    )
+    faust_rates: list[float] = field(default_factory=list)  # Faust pass-through agent
+    faust_cpu_us: list[float] = field(default_factory=list)  # its CPU per event
+    baseline_rates: list[float] = field(default_factory=list)
+    faust_ratios: list[float] = field(default_factory=list)  # pass-through / raw, per rep
+
+    def as_json(self) -> dict[str, Any]:
+        wallet = self.workers["wallet"]
+        return {
+            "events": self.events,
+            "store": self.store,
+            "workers": {k: w.as_json() for k, w in self.workers.items()},
+            "faust_rates": self.faust_rates,
+            "faust_rate": median(self.faust_rates),
+            "faust_cpu_us_per_event": self.faust_cpu_us,
+            "faust_cpu_us": median(self.faust_cpu_us),
+            "faust_ratios": self.faust_ratios,
+            "faust_ratio": median(self.faust_ratios),
+            "baseline_rates": self.baseline_rates,
+            "baseline_rate": median(self.baseline_rates),
+            # The issue's headline ratios: the walletId-keyed worker.
+            "worker_rate": median(wallet.rates),
+            "ratio": median(wallet.vs_raw),
+            "ratio_faust": median(wallet.vs_faust),
         }
 
 
@@ -137,35 +157,50 @@ async def raw_aiokafka(bootstrap: str, source: str, total: int) -> float:
     return count / max((last - first) / 1000, 1e-3)
 
 
-async def _worker_backlog(bootstrap: str, env: dict[str, str], total: int, worker: Worker) -> float:
+async def worker_backlog(
+    bootstrap: str, env: dict[str, str], total: int, workers: list[Worker]
+) -> tuple[float, CpuWindow]:
+    """Events/s of `workers` (one consumer group) through a backlog of `total`, and their
+    CPU time over it."""
     app_id = env["AIRMP_APP_ID"]
     records = env["AIRMP_RECORDS_TOPIC"]
     by_wallet = f"{app_id}-air-by-wallet"
+    cpu = CpuWindow([w.process.pid for w in workers if w.process is not None])
     await wait_drained(
         bootstrap,
         app_id,
         [env["AIRMP_INPUT_TOPIC"], by_wallet],
-        "worker",
+        "worker" if len(workers) == 1 else f"{len(workers)} workers",
         total,
         WORKER_TIMEOUT,
-        process=worker.process,
+        process=workers[0].process,
+        cpu=cpu,
     )
     count, first, last = await first_last_timestamps(bootstrap, records)
     # Re-keyed input: the worker's first output is on the by-wallet topic.
     hops, hop_first, _ = await first_last_timestamps(bootstrap, by_wallet)
     if hops:
         first = min(first, hop_first)
-    say(f"  worker: {total:,} events -> {count:,} records in {(last - first) / 1000:.1f}s")
-    return total / max((last - first) / 1000, 1e-3)
+    say(
+        f"  {total:,} events -> {count:,} records ({hops:,} re-keyed) in"
+        f" {(last - first) / 1000:.1f}s"
+    )
+    return total / max((last - first) / 1000, 1e-3), cpu
 
 
 async def _paced(
-    bootstrap: str, env: dict[str, str], rate: float, seconds: float, worker: Worker
+    bootstrap: str,
+    env: dict[str, str],
+    rate: float,
+    seconds: float,
+    worker: Worker,
+    key: Callable[[bytes], bytes | None],
+    seed_base: int,
 ) -> list[float]:
     """Produce new wallets' events at `rate`/s for `seconds`; per-record latency in ms."""
     app_id, topic = env["AIRMP_APP_ID"], env["AIRMP_INPUT_TOPIC"]
     records_topic = env["AIRMP_RECORDS_TOPIC"]
-    events = notifications(max(int(rate * seconds), 1), seed_base=900)
+    events = notifications(max(int(rate * seconds), 1), seed_base=seed_base)
     async with Offsets(bootstrap) as offsets:
         before = await offsets.end(records_topic)
     sent: dict[str, int] = {}
@@ -181,7 +216,7 @@ async def _paced(
             now_ms = int(time.time() * 1000)
             event_id = orjson.loads(raw)["headers"]["eesEventId"]
             sent.setdefault(event_id, now_ms)  # a re-delivery: latency from the first
-            await prod.send(topic, key=producer_key(raw), value=raw, timestamp_ms=now_ms)
+            await prod.send(topic, key=key(raw), value=raw, timestamp_ms=now_ms)
             if (i + 1) % step == 0:
                 progress(f"paced at {rate:.0f}/s", i + 1, len(events))
         await prod.flush()
@@ -207,9 +242,11 @@ async def end_offsets_of(bootstrap: str, topic: str) -> dict[int, int]:
         return await offsets.end(topic)
 
 
-async def faust_passthrough(bootstrap: str, workdir: Path, source: str, total: int) -> float:
+async def faust_passthrough(
+    bootstrap: str, workdir: Path, source: str, total: int
+) -> tuple[float, float]:
     """`bench.faust_passthrough` on `source` in its own group; events/s between its first
-    and last output timestamps."""
+    and last output timestamps, and its CPU microseconds per event."""
     app_id = unique("bench-faust")
     out_topic = f"{app_id}-out"
     await create_topics(bootstrap, [out_topic])
@@ -229,36 +266,45 @@ async def faust_passthrough(bootstrap: str, workdir: Path, source: str, total: i
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
     )
+    cpu = CpuWindow([process.pid])
     try:
         await wait_drained(
-            bootstrap, app_id, [source], "Faust pass-through", total, WORKER_TIMEOUT, process
+            bootstrap,
+            app_id,
+            [source],
+            "Faust pass-through",
+            total,
+            WORKER_TIMEOUT,
+            process,
+            cpu=cpu,
         )
     finally:
         process.terminate()
         process.wait(timeout=60)
         log.close()
     count, first, last = await first_last_timestamps(bootstrap, out_topic)
-    return count / max((last - first) / 1000, 1e-3)
+    return count / max((last - first) / 1000, 1e-3), cpu.us_per_event
 
 
 def _worker_run(
     bootstrap: str, workdir: Path, topic: str, store: str, total: int, label: str
-) -> tuple[Worker, dict[str, str], float]:
-    """A worker on `topic` until it has processed the backlog; returned still running."""
+) -> tuple[Worker, dict[str, str], float, float]:
+    """A worker on `topic` until it has processed the backlog; returned still running, with
+    its events/s and CPU microseconds per event."""
     env = worker_env(
         bootstrap, workdir, unique("bench"), AIRMP_INPUT_TOPIC=topic, AIRMP_STORE=store
     )
     worker = Worker(env=env, log_path=workdir / f"{env['AIRMP_APP_ID']}.log").start()
     try:
-        rate = asyncio.run(_worker_backlog(bootstrap, env, total, worker))
+        rate, cpu = asyncio.run(worker_backlog(bootstrap, env, total, [worker]))
     except BaseException:
         worker.stop()
         raise
-    say(f"  {label}: {rate:,.0f} events/s")
-    return worker, env, rate
+    say(f"  {label}: {rate:,.0f} events/s, {cpu.us_per_event:,.0f} us CPU per event")
+    return worker, env, rate, cpu.us_per_event
 
 
-def _stop(worker: Worker) -> None:
+def stop_worker(worker: Worker) -> None:
     code = worker.stop()
     if code not in (0, -15, 143):
         say(f"  worker exited with {code}; log: {worker.log_path}")
@@ -269,33 +315,56 @@ def run(bootstrap: str, workdir: Path, sizes: Sizes, store: str) -> ProcessorRes
     say(f"processor: generating {sizes.processor_events:,} notifications")
     events = notifications(sizes.processor_events)
     total = len(events)
-    input_topic = unique("bench-air")
-    asyncio.run(create_topics(bootstrap, [input_topic]))
-    items = [(producer_key(e), e) for e in events]
-    asyncio.run(produce(bootstrap, input_topic, items, "pre-filling the input topic"))
+    topics = {keying: unique(f"bench-air-{keying}") for keying in KEYINGS_SHOWN}
+    asyncio.run(create_topics(bootstrap, list(topics.values())))
+    for keying, topic in topics.items():
+        items = [(KEYINGS[keying](e), e) for e in events]
+        asyncio.run(produce(bootstrap, topic, items, f"pre-filling the input topic ({keying})"))
     for repetition in range(sizes.processor_runs):
         step = f"processor run {repetition + 1}/{sizes.processor_runs}"
         say(f"{step}: raw aiokafka baseline")
-        base = asyncio.run(raw_aiokafka(bootstrap, input_topic, total))
+        base = asyncio.run(raw_aiokafka(bootstrap, topics["wallet"], total))
         say(f"  baseline: {base:,.0f} events/s")
         say(f"{step}: Faust pass-through agent")
-        faust_rate = asyncio.run(faust_passthrough(bootstrap, workdir, input_topic, total))
-        say(f"  Faust pass-through: {faust_rate:,.0f} events/s ({faust_rate / base:.2f} x raw)")
-        say(f"{step}: airmp worker")
-        worker, env, rate = _worker_run(bootstrap, workdir, input_topic, store, total, "worker")
-        try:
-            say(f"  worker: {rate / base:.2f} x raw, {rate / faust_rate:.2f} x Faust pass-through")
-            result.worker_rates.append(rate)
-            result.faust_rates.append(faust_rate)
-            result.baseline_rates.append(base)
-            result.ratios.append(rate / base)
-            result.faust_ratios.append(faust_rate / base)
-            if repetition == sizes.processor_runs - 1:
-                # Latency on an idle worker: a steady load well under its throughput.
-                result.paced_rate = float(max(50, min(1000, round(rate * 0.3, -1))))
-                result.latencies_ms = asyncio.run(
-                    _paced(bootstrap, env, result.paced_rate, sizes.paced_seconds, worker)
-                )
-        finally:
-            _stop(worker)
+        faust_rate, faust_cpu = asyncio.run(
+            faust_passthrough(bootstrap, workdir, topics["wallet"], total)
+        )
+        say(
+            f"  Faust pass-through: {faust_rate:,.0f} events/s ({faust_rate / base:.2f} x raw),"
+            f" {faust_cpu:,.0f} us CPU per event"
+        )
+        result.faust_rates.append(faust_rate)
+        result.faust_cpu_us.append(faust_cpu)
+        result.baseline_rates.append(base)
+        result.faust_ratios.append(faust_rate / base)
+        for keying, shown in KEYINGS_SHOWN.items():
+            say(f"{step}: airmp worker, {shown}")
+            label = f"worker ({keying})"
+            worker, env, rate, cpu_us = _worker_run(
+                bootstrap, workdir, topics[keying], store, total, label
+            )
+            runs = result.workers[keying]
+            try:
+                say(f"  {label}: {rate / base:.2f} x raw, {rate / faust_rate:.2f} x pass-through")
+                runs.rates.append(rate)
+                runs.cpu_us.append(cpu_us)
+                runs.vs_raw.append(rate / base)
+                runs.vs_faust.append(rate / faust_rate)
+                if repetition == sizes.processor_runs - 1:
+                    # Latency on an idle worker: a steady load well under its throughput.
+                    runs.paced_rate = float(max(50, min(1000, round(rate * 0.3, -1))))
+                    seed = 900 if keying == "wallet" else 950
+                    runs.latencies_ms = asyncio.run(
+                        _paced(
+                            bootstrap,
+                            env,
+                            runs.paced_rate,
+                            sizes.paced_seconds,
+                            worker,
+                            KEYINGS[keying],
+                            seed,
+                        )
+                    )
+            finally:
+                stop_worker(worker)
     return result

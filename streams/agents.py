@@ -18,6 +18,7 @@ commits, so no offset is committed before what it produced is in Kafka.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import AsyncIterable, Awaitable, Callable
 from typing import cast
@@ -77,7 +78,7 @@ async def ingest_one(p: Pipeline, event: EventT) -> None:
     if isinstance(parsed, mappers.Rejection):
         await reject(p, event, parsed, Stage.INGEST)
         return
-    metrics.EVENTS_IN.labels(parsed.event_name).inc()
+    metrics.counter(metrics.EVENTS_IN, parsed.event_name).inc()
     if parsed.wallet_id is None:
         # No wallet: the mapper says whether that is bad input or an unknown event.
         outcome = mappers.process(parsed, None, p.options)
@@ -87,10 +88,10 @@ async def ingest_one(p: Pipeline, event: EventT) -> None:
         return
     key = parsed.wallet_id.encode()
     if lands_home(p, event, key):
-        metrics.ROUTES.labels("where_it_landed").inc()
+        metrics.counter(metrics.ROUTES, "where_it_landed").inc()
         await map_with_state(p, event, parsed, key)
         return
-    metrics.ROUTES.labels("re_keyed").inc()
+    metrics.counter(metrics.ROUTES, "re_keyed").inc()
     await p.topics.by_wallet.send(key=key, value=raw, headers=source_headers(event))
 
 
@@ -101,7 +102,14 @@ def lands_home(p: Pipeline, event: EventT, key: bytes) -> bool:
     message = event.message
     if event.key != key or p.app.consumer.topic_partitions(message.topic) != partitions:
         return False
-    return bool((murmur2(key) & 0x7FFFFFFF) % partitions == message.partition)
+    return home_partition(key, partitions) == message.partition
+
+
+@functools.lru_cache(maxsize=65536)
+def home_partition(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner gives `key`; cached, as aiokafka's murmur2
+    is pure Python and a wallet's events come again and again."""
+    return int((murmur2(key) & 0x7FFFFFFF) % partitions)
 
 
 async def wallet_one(p: Pipeline, event: EventT) -> None:
@@ -115,7 +123,10 @@ async def map_with_state(
     p: Pipeline, event: EventT, parsed: mappers.Notification, key: bytes
 ) -> None:
     """Map with the wallet's state, store the state the mapper returns, emit the record."""
-    stored = p.wallet_state.get(key)
+    # Read from the table's store: one look-up, where the table's own `get` asks the store
+    # twice (`in`, then the value) and reports each read to Faust's sensors. Writes go
+    # through the table, which changelogs them.
+    stored = p.wallet_state.data.get(key)
     state = mappers.WalletState.from_dict(stored) if stored is not None else None
     tag = source.delivery_tag(source_headers(event))
     looked_up = await look_up(p, parsed, state)
@@ -131,7 +142,7 @@ async def map_with_state(
     if outcome.rejection is not None:
         await reject(p, event, outcome.rejection, Stage.WALLET)
     elif outcome.record is not None:
-        metrics.RECORDS_OUT.labels(parsed.event_name).inc()
+        metrics.counter(metrics.RECORDS_OUT, parsed.event_name).inc()
         await p.topics.records.send(key=key, value=orjson.dumps(outcome.record))
 
 
@@ -157,4 +168,4 @@ def count(outcome: mappers.Outcome) -> None:
     if outcome.truncated:
         metrics.TRUNCATED.inc(outcome.truncated)
     for name, n in outcome.counters.items():
-        metrics.UNMAPPED.labels(name).inc(n)
+        metrics.counter(metrics.UNMAPPED, name).inc(n)

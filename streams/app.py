@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import logging
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 import faust
 import orjson
+from faust.types import ProducerT
+from mode import Service
 
 import mappers
 from config import Settings
@@ -26,7 +28,7 @@ from streams import rewards as rewards_agent
 from streams.dead_letters import DeadLetterTopic
 from streams.edges import install_edges
 from streams.kafka import faust_credentials
-from streams.offsets import App
+from streams.offsets import App as LedgerApp
 from streams.pipeline import Air, Pipeline, Topics
 from streams.recovery import Table, TableManager
 from streams.timers import install_timers
@@ -46,6 +48,23 @@ class OrjsonCodec(faust.Codec):
 
 faust.serializers.codecs.register("orjson", OrjsonCodec())
 log = logging.getLogger("airmp.app")
+
+
+class App(LedgerApp):
+    """The worker's app: `streams.offsets.App` (commits by the ledger), and a producer
+    handed out without trips round the event loop once it runs.
+
+    Faust's `maybe_start_producer` is `@stampede`-wrapped (mode.utils.futures), and the
+    wrapper awaits `asyncio.sleep(0)` three times per call; every `Topic.send` and every
+    table changelog write calls it. That was six trips round the event loop per event,
+    each behind whatever else was ready, and half the time of a send
+    (docs/benchmarks.md). The stampede guard matters only while the producer starts."""
+
+    async def maybe_start_producer(self) -> ProducerT:
+        producer = self.producer
+        if not self.in_transaction and cast(Service, producer)._started.is_set():
+            return producer
+        return cast(ProducerT, await super().maybe_start_producer())
 
 
 class Worker(faust.Worker):

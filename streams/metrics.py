@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from prometheus_client import Counter, Gauge, Histogram
 
 from sinks.metrics import REGISTRY as SINK_REGISTRY
@@ -93,3 +95,10 @@ ROUTES = Counter(
     "AIR events by route: mapped where they landed (keyed by walletId) or re-keyed",
     ["route"],
 )
+
+
+@functools.cache
+def counter(metric: Counter, *labels: str) -> Counter:
+    """`metric.labels(*labels)`, kept for the per-event path: prometheus_client takes a lock
+    and checks the labels on every call, for the same few children each time."""
+    return metric.labels(*labels)

@@ -62,7 +62,9 @@ import faust
 from aiokafka.errors import KafkaError
 from faust.transport import consumer as faust_consumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.transport.producer import ProducerBuffer
 from faust.types import TP, EventT, Message
+from faust.types.tuples import FutureMessage
 from mode import Service
 from mode.utils.objects import cached_property
 from mode.utils.queues import FlowControlEvent
@@ -74,6 +76,7 @@ log = logging.getLogger("airmp.offsets")
 HOLE_GRACE_SECONDS = 5.0  # a hole older than this is looked at
 HEAL_COOLDOWN_SECONDS = 10.0  # at most one re-read of a partition this often
 PROBE_TIMEOUT_SECONDS = 10.0
+FLUSH_TIMEOUT_SECONDS = 10.0  # a flush waits this long for the table's writes at most
 EXIT_PRODUCE_FAILED = 75  # EX_TEMPFAIL, as the sink's exit with undelivered records
 
 
@@ -215,6 +218,18 @@ class LedgerConsumer(faust_aiokafka.Consumer):
         else:
             await self._deliver(message)
 
+    def topic_partitions(self, topic: str) -> int | None:
+        """How many partitions `topic` has, from the consumer's cluster metadata (aiokafka
+        keeps it current). Faust's reads the snapshot aiokafka's coordinator takes for the
+        group assignment: filled on the group's leader only (every other worker answered
+        None), and stale until the next metadata refresh (a changelog topic Faust created
+        at start-up counted 0 partitions, and Faust's check of a table write's source topic
+        failed every event mapped where it landed, for minutes)."""
+        consumer = getattr(self._thread, "_consumer", None)  # faust's aiokafka consumer
+        client = getattr(consumer, "_client", None)
+        found = client.cluster.partitions_for_topic(topic) if client is not None else None
+        return len(found) if found else None
+
     def forget_pending(self) -> None:
         """The agents' queues were cleared: what was queued must be delivered again."""
         self._pending.clear()
@@ -245,6 +260,13 @@ class LedgerConsumer(faust_aiokafka.Consumer):
         return offset
 
     async def _commit(self, offsets: Mapping[TP, int]) -> bool:
+        unflushed = getattr(self.app.producer, "unflushed", 0)
+        if unflushed:
+            # Faust flushed just before this, but table writes of finished input are still
+            # in its buffer (`HandoverBuffer`). Not committing is safe: the next commit, after
+            # the next flush, covers these offsets.
+            log.warning("%d table changelog writes not yet produced: commit deferred", unflushed)
+            return False
         # Faust flushed the producer just before this; a message the producer finally gave
         # up on (after `producer_request_timeout`, 20 minutes of a broker away) would be
         # committed over. Stop instead: the input is processed again after the restart.
@@ -393,11 +415,58 @@ class FlowControl(FlowControlEvent):
             consumer.forget_pending()
 
 
+class HandoverBuffer(ProducerBuffer):
+    """Faust's producer buffer (table changelog writes wait in it for the producer) that
+    counts what was put in it and what it handed over to aiokafka, in order.
+
+    Faust's producer flushes it before every commit, but its flush gives up when no message
+    went out for 0.1 s (a full batch waiting on a slow broker) and does not see the message
+    being handed over: the commit could then pass input whose state change was still here,
+    and a crash would lose that change. `hand_over` waits for what was put before it."""
+
+    queued = 0  # messages put in the buffer
+    sent = 0  # messages handed to aiokafka's producer (the buffer sends them in order)
+
+    def put(self, fut: FutureMessage) -> None:
+        self.queued += 1
+        super().put(fut)
+
+    async def _send_pending(self, fut: FutureMessage) -> None:
+        await super()._send_pending(fut)
+        self.sent += 1
+
+    async def hand_over(self, timeout: float) -> int:
+        """Until every message put so far is with aiokafka, for at most `timeout` seconds;
+        how many were not."""
+        target = self.queued
+        deadline = time.monotonic() + timeout
+        while self.sent < target and time.monotonic() < deadline:
+            await super().flush()  # Faust's: returns after 0.1 s without progress
+            if self.sent < target:
+                await asyncio.sleep(0.005)
+        return max(0, target - self.sent)
+
+
 class CheckedProducer(faust_aiokafka.Producer):
     """Remembers a message Kafka finally refused (Faust only sets it on the message's future,
-    which nobody reads), so that no commit passes the input it came from."""
+    which nobody reads), so that no commit passes the input it came from; its buffer is a
+    `HandoverBuffer`."""
 
     failed: BaseException | None = None
+    unflushed = 0  # table writes the last flush could not hand to aiokafka in time
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Replaced before the producer starts (it starts its buffer as a dependency).
+        self.buffer = HandoverBuffer(loop=self.loop, beacon=self.beacon)
+        self.buffer.app = self.app
+
+    async def flush(self) -> None:
+        """Faust's flush (aiokafka's: until Kafka acknowledged), once everything put in the
+        buffer before it is with aiokafka; `unflushed` counts what was not, in time."""
+        if isinstance(self.buffer, HandoverBuffer):
+            self.unflushed = await self.buffer.hand_over(FLUSH_TIMEOUT_SECONDS)
+        await super().flush()
 
     async def send(self, *args: Any, **kwargs: Any) -> Any:
         future = cast("asyncio.Future[Any]", await super().send(*args, **kwargs))

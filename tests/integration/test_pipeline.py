@@ -15,7 +15,7 @@ import pytest
 
 from testkit import journeys
 from testkit.kafka import Message, consume, create_topics, end_offsets, produce
-from testkit.processes import AIRMP, Worker, http_status, poll, worker_env
+from testkit.processes import AIRMP, Worker, free_port, http_status, poll, worker_env
 
 pytestmark = pytest.mark.integration
 
@@ -124,6 +124,11 @@ def keyed(notifications: list[bytes]) -> list[tuple[bytes | None, bytes]]:
     return [(journeys.producer_key(n), n) for n in notifications]
 
 
+def by_wallet_id(notifications: list[bytes]) -> list[tuple[bytes | None, bytes]]:
+    """Keyed by their own walletId, as the AIR webhook edge produces them."""
+    return [(journeys.wallet_of(n).encode(), n) for n in notifications]
+
+
 @pytest.fixture
 def env(kafka_bootstrap: str, tmp_path: Path) -> dict[str, str]:
     # The sink has its own tests; here the worker stops at the records topic.
@@ -148,11 +153,10 @@ def test_input_keyed_by_wallet_is_mapped_where_it_lands(
 ) -> None:
     notifications = journeys.build(wallets=4, seed=3)
     expected = expected_records(notifications)
-    by_wallet_id = [(journeys.wallet_of(n).encode(), n) for n in notifications]
     # Created as the worker would (3 partitions): Kafka's partitioner puts each wallet's
     # notifications on the partition the by-wallet topic would give it.
     asyncio.run(create_topics(kafka_bootstrap, [env["AIRMP_INPUT_TOPIC"]], 3))
-    asyncio.run(produce(kafka_bootstrap, env["AIRMP_INPUT_TOPIC"], by_wallet_id))
+    asyncio.run(produce(kafka_bootstrap, env["AIRMP_INPUT_TOPIC"], by_wallet_id(notifications)))
     got = records_from_worker(kafka_bootstrap, env, tmp_path, "w1", expected)
     assert records_of(got) == by_wallet(expected)
     rekeyed = asyncio.run(end_offsets(kafka_bootstrap, f"{env['AIRMP_APP_ID']}-air-by-wallet"))
@@ -222,13 +226,17 @@ def test_sigkill_then_restart_continues_from_table_state(
     assert_at_least_once(got, by_wallet(expected), before_kill)
 
 
+@pytest.mark.parametrize("keys", [keyed, by_wallet_id], ids=["card", "wallet"])
 def test_two_workers_share_partitions(
-    kafka_bootstrap: str, env: dict[str, str], tmp_path: Path
+    kafka_bootstrap: str,
+    env: dict[str, str],
+    tmp_path: Path,
+    keys: Callable[[list[bytes]], list[tuple[bytes | None, bytes]]],
 ) -> None:
     notifications = journeys.build(wallets=8, seed=4)
     expected = expected_records(notifications)
     asyncio.run(create_topics(kafka_bootstrap, [env["AIRMP_INPUT_TOPIC"]], 3))
-    port_b = int(env["AIRMP_WEB_PORT"]) + 1
+    port_b = free_port()  # not WEB_PORT + 1: another process may hold it
     a = start_worker(env, tmp_path, "a")
     b = start_worker({**env, "AIRMP_WEB_PORT": str(port_b)}, tmp_path, "b")
     try:
@@ -236,7 +244,7 @@ def test_two_workers_share_partitions(
         # the worker giving a partition up had not committed (duplicates, same ids).
         urls = [f"http://127.0.0.1:{port}/readyz" for port in (env["AIRMP_WEB_PORT"], port_b)]
         assert poll(lambda: all(http_status(url) == 200 for url in urls), timeout=120)
-        asyncio.run(produce(kafka_bootstrap, env["AIRMP_INPUT_TOPIC"], keyed(notifications)))
+        asyncio.run(produce(kafka_bootstrap, env["AIRMP_INPUT_TOPIC"], keys(notifications)))
         got = asyncio.run(
             consume(
                 kafka_bootstrap,
@@ -251,3 +259,9 @@ def test_two_workers_share_partitions(
         assert b.stop() == 0
     # Both were ready before the data came: /readyz says 503 without assigned partitions.
     assert records_of(got) == by_wallet(expected)
+    rekeyed = asyncio.run(end_offsets(kafka_bootstrap, f"{env['AIRMP_APP_ID']}-air-by-wallet"))
+    if keys is by_wallet_id:
+        # Mapped where they landed on both workers, the group's leader and the other one.
+        assert rekeyed == {0: 0, 1: 0, 2: 0}
+    else:
+        assert sum(rekeyed.values()) == len(notifications)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
+from types import SimpleNamespace
 from typing import Any, cast
 
 import faust
@@ -19,8 +20,9 @@ from faust.types import TP
 from faust.types.tuples import ConsumerMessage
 
 from config import Settings
+from streams import offsets
 from streams.app import create_app
-from streams.offsets import Ledger, LedgerConsumer, complete
+from streams.offsets import HandoverBuffer, Ledger, LedgerConsumer, complete
 
 COMMITTED = 30
 
@@ -240,3 +242,67 @@ async def test_a_message_fetched_again_is_delivered_again_only_if_cleared(
     for offset in (30, 31):
         await consumer._deliver_once(message(tp, offset))
     assert delivered == [30, 31, 31]
+
+
+async def test_partition_counts_come_from_the_cluster_metadata(app: faust.App) -> None:
+    # aiokafka's assignment snapshot (what Faust reads) is empty but on the group's leader,
+    # and stale there until the next metadata refresh.
+    cluster = SimpleNamespace(partitions_for_topic={"air": {0, 1, 2}}.get)
+    coordinator = SimpleNamespace(_metadata_snapshot={"air": 0})
+    thread: Any = cast(Any, app.consumer)._thread
+    thread._consumer = SimpleNamespace(
+        _client=SimpleNamespace(cluster=cluster), _coordinator=coordinator
+    )
+    assert app.consumer.topic_partitions("air") == 3
+    assert app.consumer.topic_partitions("not-there") is None
+
+
+async def test_a_flush_waits_for_the_table_writes_put_before_it() -> None:
+    # Faust's buffer flush gives up after 0.1 s without a message going out, and does not
+    # count the one it is handing over: it would return with both writes below unsent.
+    buffer = HandoverBuffer()
+    buffer.app = cast(Any, SimpleNamespace(conf=SimpleNamespace(producer_threaded=False)))
+    release = asyncio.Event()
+    published: list[str] = []
+
+    async def publish_message(fut: Any, wait: bool = False) -> None:
+        await release.wait()  # aiokafka's batch full, a slow broker
+        published.append(fut.name)
+
+    def write(name: str) -> Any:
+        channel = SimpleNamespace(publish_message=publish_message)
+        return cast(Any, SimpleNamespace(name=name, message=SimpleNamespace(channel=channel)))
+
+    await buffer.start()
+    try:
+        buffer.put(write("a"))
+        buffer.put(write("b"))
+        assert await buffer.hand_over(0.3) == 2  # not in time: the commit is deferred
+        asyncio.get_running_loop().call_later(0.2, release.set)
+        assert await buffer.hand_over(5) == 0
+        assert published == ["a", "b"]
+    finally:
+        await buffer.stop()
+
+
+async def test_no_commit_while_a_table_write_is_not_produced(
+    app: faust.App, tp: TP, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    consumer: Any = await sought(app, tp)
+    producer: Any = app.producer
+    committed: list[Any] = []
+
+    async def faust_commit(self: Any, offsets: Any) -> bool:
+        committed.append(dict(offsets))
+        return True
+
+    monkeypatch.setattr(offsets.faust_aiokafka.Consumer, "_commit", faust_commit)
+    process(app, message(tp, 30))
+    offsets_now = consumer._filter_committable_offsets([tp])
+    assert offsets_now == {tp: 31}
+    producer.unflushed = 1  # the flush before this commit could not hand one over
+    assert await consumer._commit(offsets_now) is False
+    assert committed == []
+    producer.unflushed = 0
+    assert await consumer._commit(offsets_now) is True
+    assert committed == [{tp: 31}]

@@ -1,0 +1,46 @@
+"""The worker's app (streams/app.py) where it differs from Faust's."""
+
+from __future__ import annotations
+
+from collections.abc import Coroutine
+from typing import Any, cast
+
+from mode import Service
+
+from config import load_settings
+from streams import app as worker_app
+from streams.offsets import App as LedgerApp
+
+
+def _app(cls: type[LedgerApp]) -> LedgerApp:
+    settings = load_settings(kafka_bootstrap_servers="127.0.0.1:9", store="memory://")
+    return cls("app-test", **worker_app.app_options(settings))
+
+
+def _first_step(coro: Coroutine[Any, Any, Any]) -> tuple[bool, Any]:
+    """Run a coroutine one step: (finished, its result) or (False, what it waits on)."""
+    try:
+        waits_on = coro.send(None)
+    except StopIteration as done:
+        return True, done.value
+    coro.close()
+    return False, waits_on
+
+
+async def test_the_running_producer_is_handed_out_without_a_trip_round_the_loop() -> None:
+    app = _app(worker_app.App)
+    cast(Service, app.producer)._started.set()  # as once the worker has started it
+    assert _first_step(app.maybe_start_producer()) == (True, app.producer)
+
+
+async def test_faust_would_yield_to_the_loop_on_every_send() -> None:
+    # Why streams.app.App overrides it: Faust's stampede wrapper sleeps before anything.
+    app = _app(LedgerApp)
+    cast(Service, app.producer)._started.set()
+    finished, _ = _first_step(app.maybe_start_producer())
+    assert not finished
+
+
+def test_create_app_makes_the_worker_app() -> None:
+    settings = load_settings(kafka_bootstrap_servers="127.0.0.1:9", store="memory://")
+    assert type(worker_app.create_app(settings)) is worker_app.App
