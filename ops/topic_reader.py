@@ -15,7 +15,9 @@ from typing import Any, TextIO
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from config import Settings
 from ops.replay.range import Bounds, ReplayRange, Span
+from streams.kafka import KafkaClients
 
 PROGRESS_INTERVAL = 0.5  # seconds between progress lines at most
 FETCH_MAX_BYTES = 52_428_800  # aiokafka's default for one fetch (all partitions)
@@ -79,6 +81,17 @@ class Progress:
 
 
 # --- reading -------------------------------------------------------------------------------
+
+
+async def range_consumer(kafka: KafkaClients, settings: Settings) -> AIOKafkaConsumer:
+    """A consumer without a group for reading ranges: any message the broker may hold
+    (`Settings.kafka_max_bytes`) fits one fetch."""
+    fetch = settings.kafka_max_bytes
+    return await kafka.consumer(
+        auto_offset_reset="earliest",
+        max_partition_fetch_bytes=fetch,
+        fetch_max_bytes=max(fetch, FETCH_MAX_BYTES),
+    )
 
 
 async def partitions_of(admin: AIOKafkaAdminClient, topic: str) -> list[int] | None:

@@ -839,7 +839,15 @@ def _abort(request: web.Request) -> None:
 
 
 async def _guard(request: web.Request, body: bytes, entry: RequestLog) -> web.Response | None:
-    """The faults and checks every API request meets first; None: go on."""
+    """The faults and checks every API request meets first; None: go on. A refusal is
+    logged in `entry` with its status."""
+    refused = await _refusal(request, body, entry)
+    if refused is not None:
+        entry.status = refused.status
+    return refused
+
+
+async def _refusal(request: web.Request, body: bytes, entry: RequestLog) -> web.Response | None:
     state = request.app[STATE_KEY]
     faults = state.faults
     if faults.delay_seconds > 0:
@@ -884,7 +892,6 @@ async def _trigger(request: web.Request) -> web.StreamResponse:
     body = await request.read()
     refused = await _guard(request, body, entry)
     if refused is not None:
-        entry.status = refused.status
         return refused
     answer = state.trigger(body)
     entry.status, entry.reference = answer.status, answer.reference
@@ -905,7 +912,6 @@ async def _wallet_transaction(request: web.Request) -> web.StreamResponse:
     body = await request.read()
     refused = await _guard(request, body, entry)
     if refused is not None:
-        entry.status = refused.status
         return refused
     wallet_id = request.match_info["wallet_id"]
     transaction_id = request.match_info["transaction_id"]

@@ -18,7 +18,7 @@ from config import Settings
 from ops.dead_letters.letters import DeadLetter, Selection, Summary, redrive_headers, redrive_topic
 from ops.dead_letters.letters import render as render_letter
 from ops.replay.range import ReplayRange
-from ops.topic_reader import FETCH_MAX_BYTES, Progress, duration, partitions_of, read_spans, spans
+from ops.topic_reader import Progress, duration, partitions_of, range_consumer, read_spans, spans
 from streams.dead_letters import Stage
 from streams.kafka import BrokerError, KafkaClients, quiet_aiokafka
 
@@ -43,13 +43,8 @@ async def scan(
 ) -> Scan:
     """Each selected dead letter of the range fixed now, partition by partition in offset
     order (a stable order), to `handle`."""
-    fetch = settings.kafka_max_bytes
     admin = await kafka.admin()
-    consumer = await kafka.consumer(
-        auto_offset_reset="earliest",
-        max_partition_fetch_bytes=fetch,
-        fetch_max_bytes=max(fetch, FETCH_MAX_BYTES),
-    )
+    consumer = await range_consumer(kafka, settings)
     topic = settings.dead_letter_topic
     partitions = await partitions_of(admin, topic)
     if partitions is None:

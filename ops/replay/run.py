@@ -17,7 +17,7 @@ import mappers
 from config import Settings
 from ops.replay.range import ReplayError, ReplayRange, Span
 from ops.replay.replayer import Replayer, Totals, tag_of
-from ops.topic_reader import FETCH_MAX_BYTES, Progress, duration, partitions_of, read_spans
+from ops.topic_reader import Progress, duration, partitions_of, range_consumer, read_spans
 from ops.topic_reader import spans as spans_of
 from streams.kafka import BrokerError, KafkaClients, quiet_aiokafka
 
@@ -95,14 +95,9 @@ async def replay(
     settings: Settings, rng: ReplayRange, dry_run: IO[bytes] | None, dry_run_name: str, err: TextIO
 ) -> Totals:
     """Seed, read the range, map, write. Raises `ReplayError`, `BrokerError`."""
-    fetch = settings.kafka_max_bytes
     async with KafkaClients(settings) as kafka:
         admin = await kafka.admin()
-        consumer = await kafka.consumer(
-            auto_offset_reset="earliest",
-            max_partition_fetch_bytes=fetch,
-            fetch_max_bytes=max(fetch, FETCH_MAX_BYTES),
-        )
+        consumer = await range_consumer(kafka, settings)
         topic = settings.input_topic
         partitions = await partitions_of(admin, topic)
         if partitions is None:
