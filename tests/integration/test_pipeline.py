@@ -54,6 +54,15 @@ def request_id(record: bytes) -> str:
     return str(orjson.loads(record)["batch"]["source_request_id"])
 
 
+def read_records(
+    bootstrap: str, env: dict[str, str], expected: list[bytes], settle: float
+) -> list[Message]:
+    """The records topic, read until every expected record arrived, then `settle` s more
+    (to see what should not come)."""
+    topic, done = env["AIRMP_RECORDS_TOPIC"], all_of(expected)
+    return asyncio.run(consume(bootstrap, topic, len(expected), until=done, settle=settle))
+
+
 def assert_at_least_once(
     messages: list[Message], want: dict[str, list[bytes]], before_kill: dict[int, int]
 ) -> None:
@@ -105,15 +114,7 @@ def records_from_worker(
     """Run a worker until every expected record is on the records topic; stop it cleanly."""
     worker = start_worker(env, tmp, name)
     try:
-        return asyncio.run(
-            consume(
-                bootstrap,
-                env["AIRMP_RECORDS_TOPIC"],
-                len(expected),
-                until=all_of(expected),
-                settle=settle,
-            )
-        )
+        return read_records(bootstrap, env, expected, settle)
     finally:
         assert worker.stop() == 0, worker.log()[-3000:]
 
@@ -181,15 +182,7 @@ def test_poison_messages_go_to_dead_letters_and_work_goes_on(
     worker = start_worker(env, tmp_path, "w1")
     try:
         dead = asyncio.run(consume(kafka_bootstrap, env["AIRMP_DEAD_LETTER_TOPIC"], len(poison)))
-        got = asyncio.run(
-            consume(
-                kafka_bootstrap,
-                env["AIRMP_RECORDS_TOPIC"],
-                len(expected),
-                until=all_of(expected),
-                settle=1,
-            )
-        )
+        got = read_records(kafka_bootstrap, env, expected, 1)
     finally:
         assert worker.stop() == 0
     assert [m.value for m in sorted(dead, key=lambda m: m.offset)] == poison
@@ -245,15 +238,7 @@ def test_two_workers_share_partitions(
         urls = [f"http://127.0.0.1:{port}/readyz" for port in (env["AIRMP_WEB_PORT"], port_b)]
         assert poll(lambda: all(http_status(url) == 200 for url in urls), timeout=120)
         asyncio.run(produce(kafka_bootstrap, env["AIRMP_INPUT_TOPIC"], keys(notifications)))
-        got = asyncio.run(
-            consume(
-                kafka_bootstrap,
-                env["AIRMP_RECORDS_TOPIC"],
-                len(expected),
-                until=all_of(expected),
-                settle=2,
-            )
-        )
+        got = read_records(kafka_bootstrap, env, expected, 2)
     finally:
         assert a.stop() == 0
         assert b.stop() == 0

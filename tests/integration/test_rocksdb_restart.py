@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 
 from testkit import journeys
-from testkit.kafka import Message, consume, end_offsets, produce
+from testkit.kafka import Message, end_offsets, produce
 from testkit.processes import Samples, by_label, poll, scrape, worker_env
 from tests.integration.test_pipeline import (
-    all_of,
     by_wallet,
     expected_records,
     keyed,
+    read_records,
     records_of,
     start_worker,
 )
@@ -29,15 +29,7 @@ def run_worker(
     worker = start_worker(env, tmp, name)
     changelog = f"{env['AIRMP_APP_ID']}-wallet-state-changelog"
     try:
-        got = asyncio.run(
-            consume(
-                bootstrap,
-                env["AIRMP_RECORDS_TOPIC"],
-                len(expected),
-                until=all_of(expected),
-                settle=1,
-            )
-        )
+        got = read_records(bootstrap, env, expected, 1)
 
         def recovered() -> Samples | None:
             samples = scrape(env["AIRMP_WEB_PORT"])
