@@ -292,13 +292,15 @@ def _reward(
     rng: random.Random,
 ) -> Message:
     """A request as an mParticle audience would cause it: its reference from the cause."""
+    # One audience per request: a reward is once per user, audience and action reference.
     request = RewardRequest.for_audience(
         identity,
-        triggers,
+        triggers[0],
         request_id=f"chaos-{seed}-{n}",
-        audience_id=f"chaos-audience-{rng.randint(1, 8)}",
+        audience_id=f"chaos-audience-{rng.randint(1, 8)}{n:06d}",
         at=_REWARD_AT + timedelta(seconds=n),
     )
+    request = request.model_copy(update={"triggers": triggers})  # several, on the topic
     return Message(request.key, request.to_bytes(), kind, wallet, request.reference)
 
 
@@ -310,7 +312,8 @@ def _edge_routes(seed: int, stream: list[Message]) -> list[Message]:
     out: list[Message] = []
     for message in stream:
         chance = rng.random()
-        if chance < FIREHOSE_SHARE:
+        single = len(RewardRequest.from_bytes(message.value).triggers) == 1
+        if chance < FIREHOSE_SHARE and single:  # the edge asks one reward per reference
             out.append(_via_firehose(message, rng))
         elif chance < FIREHOSE_SHARE + CONNECT_SHARE:
             out.append(_via_connect(message, rng, derived))

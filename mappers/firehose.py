@@ -8,8 +8,8 @@ its schemas).
 A marketer connects an audience to this output with the SBA action reference(s) of an AIR
 behavioural-action trigger, comma-separated (`audience_subscription_settings`); each user
 who enters the audience (`action: add`, or the legacy `added_audiences`) becomes one reward
-request per audience, for the user's raw identity of the configured type. A hashed
-identity cannot find a wallet: such a profile is rejected (`no_raw_identity`).
+request per audience and action reference, for the user's raw identity of the configured
+type. A hashed identity cannot find a wallet: such a profile is rejected (`no_raw_identity`).
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ from mappers.rewards import RewardRequest
 NAME = "Eagle Eye AIR"
 DESCRIPTION = (
     "Rewards each user who enters a connected audience in Eagle Eye AIR, through an AIR"
-    " behavioural-action (SBA) trigger: points or coupons, once per user and audience."
+    " behavioural-action (SBA) trigger: points or coupons, once per user, audience and"
+    " action reference."
 )
 VERSION = "1.0"
 FIREHOSE_VERSION = "2.7.0"
@@ -130,15 +131,16 @@ def membership(
             elif not triggers:
                 out.rejected.append((index, audience_id, "no action reference for the audience"))
             else:
-                out.rewards.append(
+                out.rewards.extend(
                     RewardRequest.for_audience(
                         identity,
-                        triggers,
-                        request_id=request_id,
+                        trigger,
                         audience_id=audience_id,
+                        request_id=request_id,
                         audience_name=_text_or_none(audience.get("audience_name")),
                         at=at,
                     )
+                    for trigger in triggers
                 )
     return out
 

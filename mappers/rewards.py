@@ -55,23 +55,27 @@ class RewardRequest(BaseModel):
     def for_audience(
         cls,
         identity_value: str,
-        triggers: tuple[str, ...],
+        trigger: str,
         *,
-        request_id: str,
         audience_id: str,
+        request_id: str | None = None,
         audience_name: str | None = None,
         at: datetime | None = None,
     ) -> RewardRequest:
-        """A user entered an audience: the reference is derived from mParticle's request,
-        the audience and the user, so mParticle's retries of the request map to it again."""
-        key = "|".join(("mparticle", request_id, audience_id, identity_value, *triggers))
+        """A user entered an audience connected with one SBA action reference: one reward
+        per user, audience and action reference, ever (docs/mapping-decisions.md, "Audience
+        rewards"). The reference is derived from those three alone, not from mParticle's
+        request: its retries, a later request naming the same user and audience, and the
+        user re-entering the audience after leaving it all map to the same reference, which
+        the reward agent and AIR grant once. The request id is kept in the cause, to trace."""
+        key = "|".join(("mparticle-audience", audience_id, identity_value, trigger))
         return cls(
             identity_value=identity_value,
-            triggers=triggers,
+            triggers=(trigger,),
             reference=f"mp-{uuid.uuid5(_NAMESPACE, key)}",
             cause=Cause(
                 kind=CauseKind.MPARTICLE_AUDIENCE,
-                request_id=request_id,
+                request_id=request_id or None,
                 audience_id=audience_id,
                 audience_name=audience_name,
             ),

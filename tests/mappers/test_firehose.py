@@ -40,15 +40,19 @@ def three_profiles_two_audiences() -> dict[str, object]:
     )
 
 
-def test_a_membership_change_asks_one_reward_per_profile_and_audience_entered() -> None:
+def test_a_membership_change_asks_one_reward_per_profile_audience_and_reference() -> None:
     asked = firehose.membership(three_profiles_two_audiences(), "other", {}, at=AT)
     assert asked.rewards == [
         RewardRequest.for_audience(
-            "6301000000000001", ("WELCOME5000",), request_id=REQUEST_ID, audience_id="101",
+            "6301000000000001", "WELCOME5000", request_id=REQUEST_ID, audience_id="101",
             audience_name="Audience 101", at=AT,
         ),
         RewardRequest.for_audience(
-            "6301000000000001", ("BONUS250", "EXTRA"), request_id=REQUEST_ID, audience_id="202",
+            "6301000000000001", "BONUS250", request_id=REQUEST_ID, audience_id="202",
+            audience_name="Audience 202", at=AT,
+        ),
+        RewardRequest.for_audience(
+            "6301000000000001", "EXTRA", request_id=REQUEST_ID, audience_id="202",
             audience_name="Audience 202", at=AT,
         ),
     ]  # fmt: skip

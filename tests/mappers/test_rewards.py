@@ -16,20 +16,21 @@ from testkit.cases import CASES
 AT = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
 
-def test_an_audience_reward_has_the_same_reference_for_the_same_cause() -> None:
+def test_an_audience_reward_is_one_per_user_audience_and_action_reference() -> None:
     first = RewardRequest.for_audience(
-        "2222", ("WELCOME5000",), request_id="req-1", audience_id="77", at=AT
+        "2222", "WELCOME5000", request_id="req-1", audience_id="77", at=AT
     )
-    again = RewardRequest.for_audience(
-        "2222", ("WELCOME5000",), request_id="req-1", audience_id="77", at=datetime.now(UTC)
+    later_request = RewardRequest.for_audience(
+        "2222", "WELCOME5000", request_id="req-2", audience_id="77", at=datetime.now(UTC)
     )
-    other = RewardRequest.for_audience(
-        "2222", ("WELCOME5000",), request_id="req-2", audience_id="77", at=AT
-    )
+    other_audience = RewardRequest.for_audience("2222", "WELCOME5000", audience_id="78", at=AT)
+    other_reference = RewardRequest.for_audience("2222", "BONUS", audience_id="77", at=AT)
+    other_user = RewardRequest.for_audience("2223", "WELCOME5000", audience_id="77", at=AT)
     # Pinned: a reference must not change across versions, or a re-delivery is a new reward.
-    assert first.reference == again.reference == "mp-7951af16-45ac-577c-a113-c9304b37ba22"
-    assert other.reference != first.reference
-    assert first.key == b"2222"
+    assert first.reference == later_request.reference == "mp-43b3d6d0-8fc3-50bf-b36c-a901bc79c694"
+    others = {r.reference for r in (other_audience, other_reference, other_user)}
+    assert len(others) == 3 and first.reference not in others
+    assert first.key == b"2222" and first.triggers == ("WELCOME5000",)
     assert first.cause == Cause(
         kind=CauseKind.MPARTICLE_AUDIENCE, request_id="req-1", audience_id="77"
     )
