@@ -444,6 +444,7 @@ class Round:
             "AIRMP_RECORDS_TOPIC": f"{app}-records",
             "AIRMP_DEAD_LETTER_TOPIC": f"{app}-dead-letters",
             "AIRMP_REWARD_TOPIC": f"{app}-rewards",
+            "AIRMP_AUDIENCE_TOPIC": f"{app}-audiences",
             "AIRMP_TOPIC_PARTITIONS": str(PARTITIONS),
             "AIRMP_STORE": "rocksdb://",
             "AIRMP_KAFKA_SESSION_TIMEOUT_SECONDS": "8",  # a killed worker's partitions move fast
@@ -666,7 +667,7 @@ class Round:
         bootstrap = env["AIRMP_KAFKA_BOOTSTRAP_SERVERS"]
         reward_topic = env["AIRMP_REWARD_TOPIC"]
         topics = [env["AIRMP_INPUT_TOPIC"], f"{self.app_id}-air-by-wallet"]
-        topics += [env["AIRMP_RECORDS_TOPIC"], reward_topic]
+        topics += [env["AIRMP_RECORDS_TOPIC"], env["AIRMP_AUDIENCE_TOPIC"], reward_topic]
         bad, refused, grantable = set(known_bad), set(load.refused), set(load.grantable)
         dead_seen: set[bytes] = set()
         refused_seen: set[bytes] = set()

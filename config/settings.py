@@ -131,6 +131,9 @@ class Settings(BaseSettings):
     air_max_in_flight: int = Field(8, ge=1, le=256, description="concurrent requests to AIR")
     air_max_backoff_seconds: float = Field(60.0, gt=0, description="cap of the retry interval")
     reward_topic: str = "air-reward-requests"
+    # Membership changes as the Firehose edge took them (account settings dropped), fanned
+    # out into the reward topic by the worker's fan-out agent.
+    audience_topic: str = "mparticle-audience-changes"
     reward_memory_days: int = Field(
         30, ge=1, le=3650, description="how long a granted reference is remembered"
     )

@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from mappers.rewards import RewardRequest
@@ -98,14 +99,56 @@ def action_references(settings: Any) -> tuple[str, ...]:
     return tuple(part.strip() for part in raw.split(",") if part.strip())
 
 
+class FirehoseFault(StrEnum):
+    """Why a profile of a membership change cannot be rewarded (the dead letter's kind)."""
+
+    NO_RAW_IDENTITY = "no_raw_identity"  # hashed, or no identity of the configured type
+    NO_ACTION_REFERENCE = "no_action_reference"  # the audience was connected without one
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A profile that cannot be rewarded for these audiences: one dead letter, carrying that
+    profile (at `position` in `user_profiles`), never the whole request."""
+
+    position: int
+    audience_ids: tuple[str, ...]
+    fault: FirehoseFault
+    why: str
+
+
 @dataclass
 class Membership:
     """What a membership change request asks for."""
 
     rewards: list[RewardRequest] = field(default_factory=list)
-    # (profile index, audience id, why): profiles that cannot be rewarded, to dead-letter
-    rejected: list[tuple[int, str, str]] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)  # add, delete, attribute_update, ...
+
+
+def shape_problem(request: Mapping[str, Any]) -> str | None:
+    """Why a membership change is malformed (the edge answers 400 with it), or None. No
+    `user_profiles` at all is mParticle's verification request."""
+    profiles = request.get("user_profiles")
+    if profiles is None:
+        return None
+    if not isinstance(profiles, list):
+        return "user_profiles is not a list"
+    for position, profile in enumerate(profiles):
+        if not isinstance(profile, Mapping):
+            return f"user_profiles[{position}] is not an object"
+    return None
+
+
+def without_account_settings(request: Mapping[str, Any]) -> dict[str, Any]:
+    """The request as the fan-out needs it: the account's settings (the AIR external key,
+    which the registration marks confidential) checked by the edge and dropped, so that
+    they never reach Kafka."""
+    account = request.get("account")
+    if not isinstance(account, Mapping):
+        return dict(request)
+    kept = {name: value for name, value in account.items() if name != "account_settings"}
+    return {**request, "account": kept}
 
 
 def membership(
@@ -114,22 +157,23 @@ def membership(
     remembered: Mapping[str, tuple[str, ...]],
     at: datetime | None = None,
 ) -> Membership:
-    """One reward request per profile x audience entered. `identity_type` is the Firehose
-    name of the identity that carries the AIR identity; `remembered` has the action
-    references of audiences subscribed earlier, for audiences that arrive without them."""
+    """One reward request per profile x audience entered x action reference.
+    `identity_type` is the Firehose name of the identity that carries the AIR identity;
+    `remembered` has the action references of audiences subscribed earlier, for audiences
+    that arrive without them."""
     out = Membership()
     request_id = str(request.get("id") or "")
-    for index, profile in enumerate(_list(request.get("user_profiles"))):
+    for position, profile in enumerate(_list(request.get("user_profiles"))):
         identity = _raw_identity(profile, identity_type)
+        faults: dict[FirehoseFault, list[str]] = {}
         for audience in _entered(profile, out.counts):
             audience_id = str(audience.get("audience_id", ""))
             triggers = action_references(audience.get("audience_subscription_settings"))
             triggers = triggers or remembered.get(audience_id, ())
             if identity is None:
-                why = f"no raw {identity_type} identity: a hashed one cannot find a wallet"
-                out.rejected.append((index, audience_id, why))
+                faults.setdefault(FirehoseFault.NO_RAW_IDENTITY, []).append(audience_id)
             elif not triggers:
-                out.rejected.append((index, audience_id, "no action reference for the audience"))
+                faults.setdefault(FirehoseFault.NO_ACTION_REFERENCE, []).append(audience_id)
             else:
                 out.rewards.extend(
                     RewardRequest.for_audience(
@@ -142,7 +186,16 @@ def membership(
                     )
                     for trigger in triggers
                 )
+        for fault, audiences in faults.items():
+            why = _WHY[fault].format(identity_type=identity_type)
+            out.rejected.append(Rejected(position, tuple(audiences), fault, why))
     return out
+
+
+_WHY = {
+    FirehoseFault.NO_RAW_IDENTITY: "no raw {identity_type} identity (a hashed one finds no wallet)",
+    FirehoseFault.NO_ACTION_REFERENCE: "no action reference for the audience",
+}
 
 
 def _entered(profile: Mapping[str, Any], counts: Counter[str]) -> list[Mapping[str, Any]]:

@@ -23,11 +23,12 @@ from mode import Service
 import mappers
 from config import Settings
 from sinks import AirClient, ReferenceLookups
-from streams import agents, metrics, sink_agent
+from streams import agents, audiences, metrics, sink_agent
 from streams import rewards as rewards_agent
 from streams.dead_letters import DeadLetterTopic
 from streams.edges import install_edges
 from streams.kafka import faust_credentials
+from streams.logs import secrets_of
 from streams.offsets import App as LedgerApp
 from streams.pipeline import Air, Pipeline, Topics
 from streams.recovery import Table, TableManager
@@ -97,6 +98,8 @@ def install_agents(p: Pipeline) -> None:
     if settings.sink_enabled:
         deliver = partial(sink_agent.deliver_records, p)
         app.agent(p.topics.records, name="deliver_records", concurrency=1)(deliver)
+    fan_out = partial(audiences.fan_out_audiences, p)
+    app.agent(p.topics.audiences, name="fan_out_audiences", concurrency=1)(fan_out)
     if p.air is not None:
         rewards = partial(rewards_agent.deliver_rewards, p)
         app.agent(p.topics.rewards, name="deliver_rewards", concurrency=1)(rewards)
@@ -126,12 +129,16 @@ def pipeline(app: faust.App, settings: Settings) -> Pipeline:
         records=topic(settings.records_topic),
         dead_letters=topic(settings.dead_letter_topic),
         rewards=topic(settings.reward_topic),
+        audiences=topic(settings.audience_topic),
     )
     wallet_state = json_table(app, "wallet-state", settings)  # keyed by walletId
+    audience_requests = json_table(app, "audience-requests", settings)  # keyed by account
     options = mappers.MappingOptions.from_settings(settings)
-    dead_letters = DeadLetterTopic(topics.dead_letters)
+    dead_letters = DeadLetterTopic(topics.dead_letters, secrets_of(settings))
     air = air_side(app, settings) if settings.air_enabled else None
-    return Pipeline(app, settings, options, topics, wallet_state, dead_letters, air)
+    return Pipeline(
+        app, settings, options, topics, wallet_state, audience_requests, dead_letters, air
+    )
 
 
 def air_side(app: faust.App, settings: Settings) -> Air:

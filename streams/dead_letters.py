@@ -1,5 +1,11 @@
 """The dead-letter topic: the original bytes, untouched, with why and where from in headers.
 
+One exception to "untouched": a configured secret (any value `streams.logs.secrets_of`
+returns) found in a dead letter's key, value or headers is masked, and counted and logged. A
+dead letter is read by people (`airmp dead-letters show`) and kept for days; a secret
+must never be there, whatever an input carried. And a part: the fan-out agent dead-letters
+one profile of an mParticle membership change, not the whole request (`value=`).
+
 Headers: `airmp-kind` (the low-cardinality kind: a `RejectReason`, `RefusalReason`, `Fault`
 or `RewardFault` value, the metric's label), `airmp-reason` (a readable line that starts
 with the kind), `airmp-detail` (more, such as mParticle's or AIR's answer), `airmp-stage`
@@ -10,6 +16,7 @@ message of the stage's own topic). `airmp dead-letters` reads them.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from enum import StrEnum
 
 from faust.types import ChannelT, EventT
@@ -50,21 +57,59 @@ def source_headers(event: EventT) -> dict[str, bytes]:
     return source_of(headers, message.topic, message.partition, message.offset)
 
 
-class DeadLetterTopic:
-    """Writes dead letters: the event's key and value as they came, reason in the headers."""
+MASK = b"**********"
 
-    def __init__(self, topic: ChannelT) -> None:
+
+class DeadLetterTopic:
+    """Writes dead letters: the event's key and value as they came, reason in the headers,
+    configured secrets masked."""
+
+    def __init__(self, topic: ChannelT, secrets: Sequence[str] = ()) -> None:
         self.topic = topic
+        # Longest first: a secret that contains another is masked whole.
+        self._secrets = sorted({s.encode() for s in secrets if s}, key=len, reverse=True)
 
     async def send(
-        self, event: EventT, *, kind: StrEnum, reason: str, stage: Stage, detail: str = ""
+        self,
+        event: EventT,
+        *,
+        kind: StrEnum,
+        reason: str,
+        stage: Stage,
+        detail: str = "",
+        value: bytes | None = None,
     ) -> None:
-        """`kind` is the low-cardinality metric label; `reason` the readable line."""
+        """`kind` is the low-cardinality metric label; `reason` the readable line; `value`,
+        when given, the part of the event that is bad (else the event's own value)."""
         headers = dead_letter_headers(
             source_headers(event), kind=kind, reason=reason, stage=stage, detail=detail
         )
+        body = bytes(event.value or b"") if value is None else value
+        key = bytes(event.key) if event.key is not None else None
+        key, body, headers = self.masked(key, body, headers)
         note_dead_letter(headers, kind=kind)
-        await self.topic.send(key=event.key, value=event.value, headers=headers)
+        await self.topic.send(key=key, value=body, headers=headers)
+
+    def masked(
+        self, key: bytes | None, value: bytes, headers: dict[str, bytes]
+    ) -> tuple[bytes | None, bytes, dict[str, bytes]]:
+        """`key`, `value` and `headers` with every configured secret masked."""
+        found = [0]
+
+        def mask(part: bytes) -> bytes:
+            for secret in self._secrets:
+                if secret in part:
+                    found[0] += 1
+                    part = part.replace(secret, MASK)
+            return part
+
+        key = mask(key) if key is not None else None
+        value = mask(value)
+        headers = {name: mask(part) for name, part in headers.items()}
+        if found[0]:
+            metrics.DEAD_LETTER_SECRETS_MASKED.inc(found[0])
+            log.warning("a configured secret was masked in a dead letter (%d places)", found[0])
+        return key, value, headers
 
 
 def dead_letter_headers(

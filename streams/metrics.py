@@ -79,6 +79,19 @@ FIREHOSE_ACTIONS = Counter(
     "Audience membership actions mParticle sent (add, delete, attribute_update)",
     ["action"],
 )
+AUDIENCE_CHANGES = Counter(
+    "airmp_audience_changes_total",
+    "Membership changes the fan-out agent read, by outcome (fanned_out, duplicate)",
+    ["outcome"],
+)
+AUDIENCE_REWARDS = Counter(
+    "airmp_audience_reward_requests_total",
+    "Reward requests the fan-out agent put on the reward topic",
+)
+DEAD_LETTER_SECRETS_MASKED = Counter(
+    "airmp_dead_letter_secrets_masked_total",
+    "Places a configured secret was masked in a dead letter (should stay 0)",
+)
 READY = Gauge("airmp_ready", "1 while /readyz answers 200, else 0 (set when /metrics is read)")
 STOPPED = Gauge(
     "airmp_stopped",

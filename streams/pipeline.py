@@ -28,6 +28,7 @@ class Topics:
     records: ChannelT  # mParticle-ready records, keyed by walletId
     dead_letters: ChannelT
     rewards: ChannelT  # reward requests, keyed by identity value
+    audiences: ChannelT  # mParticle membership changes, keyed by mParticle account
 
 
 @dataclass(slots=True)
@@ -56,6 +57,7 @@ class Pipeline:
     options: mappers.MappingOptions
     topics: Topics
     wallet_state: TableT[bytes, dict[str, object] | None]
+    audience_requests: TableT[bytes, dict[str, object] | None]  # request ids fanned out
     dead_letters: DeadLetterTopic
     air: Air | None = None
     edges: Edges | None = None  # the HTTP edges, when this worker serves them

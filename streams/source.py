@@ -23,6 +23,10 @@ H_PARTITION = "airmp-source-partition"
 H_OFFSET = "airmp-source-offset"
 SOURCE_HEADERS = (H_TOPIC, H_PARTITION, H_OFFSET)
 H_REDRIVEN = "airmp-redriven-from"  # `topic[partition]@offset` of the dead letter re-driven
+# On the audience topic: the Firehose edge's remembered action references (JSON, audience
+# id -> references) for audiences that arrive without their settings; the fan-out agent may
+# run on another worker than the edge that remembered them.
+H_AUDIENCE_REFERENCES = "airmp-audience-references"
 
 
 def headers_dict(raw: Mapping[str, Any] | Iterable[tuple[str, Any]] | None) -> dict[str, bytes]:

@@ -27,6 +27,7 @@ def topic_names(settings: Settings) -> list[str]:
         settings.records_topic,
         settings.dead_letter_topic,
         settings.reward_topic,  # created even with rewards off: producers may write ahead
+        settings.audience_topic,
     ]
 
 
@@ -36,9 +37,14 @@ def by_wallet_topic(settings: Settings) -> str:
 
 def consumed_topics(settings: Settings) -> list[str]:
     """The topics the connector's consumer group reads: the input topic (ingest), the
-    by-wallet topic (wallet_events), the records topic (sink) and, with AIR credentials,
-    the reward topic (rewards)."""
-    topics = [settings.input_topic, by_wallet_topic(settings), settings.records_topic]
+    by-wallet topic (wallet_events), the records topic (sink), the audience topic
+    (fan_out_audiences) and, with AIR credentials, the reward topic (rewards)."""
+    topics = [
+        settings.input_topic,
+        by_wallet_topic(settings),
+        settings.records_topic,
+        settings.audience_topic,
+    ]
     return [*topics, settings.reward_topic] if settings.air_enabled else topics
 
 

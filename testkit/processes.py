@@ -71,6 +71,7 @@ def worker_env(bootstrap: str, data_dir: Path, **overrides: str) -> dict[str, st
         "AIRMP_RECORDS_TOPIC": f"{app_id}-records",
         "AIRMP_DEAD_LETTER_TOPIC": f"{app_id}-dlq",
         "AIRMP_REWARD_TOPIC": f"{app_id}-rewards",
+        "AIRMP_AUDIENCE_TOPIC": f"{app_id}-audiences",
         "AIRMP_TOPIC_PARTITIONS": "3",
         "AIRMP_STORE": "memory://",
         "AIRMP_DATA_DIR": str(data_dir / "data"),

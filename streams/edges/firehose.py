@@ -4,14 +4,16 @@ Registration needs no auth. Every other message needs `Authorization: Token <tok
 AIRMP_MPARTICLE_FIREHOSE_TOKEN is set (401 otherwise), and account settings naming our
 connector id and external key (403, and for a membership change `suspend_subscription`:
 mParticle stops sending until the customer fixes the connection). A membership change is
-answered only once every reward request (and dead letter) is in Kafka; Kafka unavailable:
-429, the only answer mParticle retries.
+put on the audience topic whole (but for its account settings: the external key never
+reaches Kafka) in one produce, and answered 200 once Kafka has it, whatever the audience's
+size; the fan-out agent (streams/audiences.py) turns it into reward requests. Kafka
+unavailable: 429, the only answer mParticle retries. `user_profiles` that is not a list of
+objects: 400 with the reason.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from enum import StrEnum
 from typing import Any
 
 import orjson
@@ -19,17 +21,11 @@ from faust import web
 
 from mappers import firehose
 from mappers.vocabulary import FIREHOSE_IDENTITY_TYPES
-from streams import metrics
-from streams.dead_letters import Stage, dead_letter_headers, note_dead_letter
 from streams.edges.base import EdgeView, RequestLog, retry_later, same_secret
 from streams.edges.producer import KafkaUnavailable
+from streams.source import H_AUDIENCE_REFERENCES
 
 Answer = tuple[int, Any, Mapping[str, str]]
-
-
-class FirehoseFault(StrEnum):
-    NO_RAW_IDENTITY = "no_raw_identity"  # hashed, or no identity of the configured type
-    NO_ACTION_REFERENCE = "no_action_reference"  # the audience was connected without one
 
 
 class FirehoseView(EdgeView):
@@ -104,38 +100,29 @@ class FirehoseView(EdgeView):
     async def membership(
         self, message: Mapping[str, Any], raw: bytes, request_log: RequestLog
     ) -> Answer:
-        asked = firehose.membership(message, self.identity_type, self.edges.subscriptions)
+        """Put the request on the audience topic once, answer after Kafka's ack; the
+        fan-out agent (streams/audiences.py) makes the reward requests."""
+        problem = firehose.shape_problem(message)
+        if problem is not None:
+            request_log.warning("membership change refused: %s", problem)
+            return 400, {"message": problem}, {}
         settings = self.edges.settings
-        messages: list[tuple[str, bytes | None, bytes, Mapping[str, bytes] | None]] = [
-            (settings.reward_topic, reward.key, reward.to_bytes(), None) for reward in asked.rewards
-        ]
-        dead: list[tuple[dict[str, bytes], FirehoseFault]] = []
-        for index, audience, why in asked.rejected:
-            kind = (
-                FirehoseFault.NO_ACTION_REFERENCE
-                if why.startswith("no action")
-                else FirehoseFault.NO_RAW_IDENTITY
-            )
-            detail = orjson.dumps({"profile": index, "audience_id": audience}).decode()
-            reason = f"{kind}: {why}"
-            headers = dead_letter_headers(
-                {}, kind=kind, reason=reason, stage=Stage.FIREHOSE, detail=detail
-            )
-            dead.append((headers, kind))
-            messages.append((settings.dead_letter_topic, None, raw, headers))
+        account = message.get("account")
+        account_id = account.get("account_id") if isinstance(account, Mapping) else None
+        key = str(account_id if account_id is not None else settings.connector_id).encode()
+        value = orjson.dumps(firehose.without_account_settings(message))
+        remembered = {audience: list(refs) for audience, refs in self.edges.subscriptions.items()}
+        headers = {H_AUDIENCE_REFERENCES: orjson.dumps(remembered)} if remembered else None
         try:
-            await self.edges.producer.send_all(messages)
+            await self.edges.producer.send(settings.audience_topic, key, value, headers)
         except KafkaUnavailable as exc:
             request_log.warning("membership change not taken: %s", exc)
             return retry_later("Kafka is unavailable; retry")
-        for headers, kind in dead:
-            note_dead_letter(headers, kind=kind)
-        for action, count in asked.counts.items():
-            metrics.FIREHOSE_ACTIONS.labels(action).inc(count)
+        profiles = message.get("user_profiles")
         request_log.info(
-            "membership change: %d reward requests, %d rejected, %s",
-            len(asked.rewards),
-            len(asked.rejected),
-            dict(asked.counts),
+            "membership change %s taken: %d profiles, %d bytes",
+            message.get("id"),
+            len(profiles) if isinstance(profiles, list) else 0,
+            len(raw),
         )
         return 200, firehose.answer("audience_membership_change_response", message.get("id")), {}

@@ -57,7 +57,12 @@ def test_a_membership_change_asks_one_reward_per_profile_audience_and_reference(
         ),
     ]  # fmt: skip
     assert asked.rejected == [
-        (2, "101", "no raw other identity: a hashed one cannot find a wallet")
+        firehose.Rejected(
+            2,
+            ("101",),
+            firehose.FirehoseFault.NO_RAW_IDENTITY,
+            "no raw other identity (a hashed one finds no wallet)",
+        )
     ]
     assert dict(asked.counts) == {"add": 3, "delete": 1, "attribute_update": 1}
 
@@ -77,7 +82,49 @@ def test_legacy_added_audiences_and_remembered_references() -> None:
     assert [(r.identity_value, r.triggers) for r in asked.rewards] == [("C-9", ("P1",))]
     assert dict(asked.counts) == {"add": 1, "delete": 1}
     none_known = firehose.membership(message, "customer", {}, at=AT)
-    assert none_known.rejected == [(0, "7", "no action reference for the audience")]
+    assert none_known.rejected == [
+        firehose.Rejected(
+            0,
+            ("7",),
+            firehose.FirehoseFault.NO_ACTION_REFERENCE,
+            "no action reference for the audience",
+        )
+    ]
+
+
+def test_a_profile_in_several_audiences_is_one_rejection_per_fault() -> None:
+    hashed = requests.identity("other", "5f4dcc3b5aa765d61d8327deb882cf99", encoding="md5")
+    message = requests.membership_request(
+        [requests.profile([hashed], [requests.audience(1), requests.audience(2)])]
+    )
+    asked = firehose.membership(message, "other", {}, at=AT)
+    assert [(r.position, r.audience_ids, r.fault) for r in asked.rejected] == [
+        (0, ("1", "2"), firehose.FirehoseFault.NO_RAW_IDENTITY)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("profiles", "problem"),
+    [
+        (None, None),
+        ([], None),
+        ({"a": 1}, "user_profiles is not a list"),
+        ([{"mpid": "1"}, "x"], "user_profiles[1] is not an object"),
+    ],
+)
+def test_the_shape_of_a_membership_change(profiles: object, problem: str | None) -> None:
+    message = {"type": "audience_membership_change_request", "id": REQUEST_ID}
+    if profiles is not None:
+        message["user_profiles"] = profiles  # type: ignore[assignment]
+    assert firehose.shape_problem(message) == problem
+
+
+def test_account_settings_are_dropped_before_kafka() -> None:
+    message = requests.membership_request([], request_id=REQUEST_ID)
+    kept = firehose.without_account_settings(message)
+    assert kept == {**message, "account": {"account_id": requests.ACCOUNT_ID}}
+    assert requests.EXTERNAL_KEY.encode() not in orjson.dumps(kept)
+    assert firehose.without_account_settings({"id": "x"}) == {"id": "x"}
 
 
 def test_a_verification_request_asks_nothing() -> None:

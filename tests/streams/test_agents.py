@@ -24,6 +24,7 @@ from config import Settings, load_settings
 from streams import agents, sink_agent
 from streams.app import app_options, pipeline
 from streams.dead_letters import DeadLetterTopic
+from streams.logs import secrets_of
 from streams.offsets import App
 from streams.pipeline import Pipeline, Topics
 from streams.source import H_OFFSET, H_PARTITION, H_REDRIVEN, H_TOPIC, headers_dict
@@ -67,10 +68,13 @@ def _pipeline(settings: Settings) -> Pipeline:
         records=app.channel(),
         dead_letters=app.channel(),
         rewards=app.channel(),
+        audiences=app.channel(),
     )
     app.flow_control.resume()
     return dataclasses.replace(
-        real, topics=channels, dead_letters=DeadLetterTopic(channels.dead_letters)
+        real,
+        topics=channels,
+        dead_letters=DeadLetterTopic(channels.dead_letters, secrets_of(settings)),
     )
 
 
@@ -202,16 +206,17 @@ async def test_sink_agent_delivers_and_dead_letters_what_mparticle_refuses() -> 
     assert p.health.sink_stopped is None
 
 
-def test_create_app_wires_three_agents_on_the_pipeline_topics() -> None:
+def test_create_app_wires_four_agents_on_the_pipeline_topics() -> None:
     from streams.app import create_app
 
     app = create_app(_settings())
-    assert sorted(app.agents) == ["deliver_records", "ingest", "wallet_events"]
+    assert sorted(app.agents) == ["deliver_records", "fan_out_audiences", "ingest", "wallet_events"]
     topics = {name: agent.channel.get_topic_name() for name, agent in app.agents.items()}
     assert topics == {
         "ingest": "air-notifications",
         "wallet_events": "agents-air-by-wallet",
         "deliver_records": "mparticle-records",
+        "fan_out_audiences": "mparticle-audience-changes",
     }
     assert isinstance(app, faust.App)
 

@@ -15,10 +15,12 @@ from aiohttp.test_utils import TestServer
 from faust.web.drivers.aiohttp import Web as AiohttpWeb
 
 from config import Settings, load_settings
+from mappers import firehose
 from mappers.rewards import RewardRequest
 from streams.app import app_options
 from streams.edges import Edges, install_edges
 from streams.offsets import App
+from streams.source import H_AUDIENCE_REFERENCES
 from testkit import firehose as fh
 from testkit.cases import CASES
 from testkit.kafka import Message, consume, create_topics, unique
@@ -49,6 +51,7 @@ async def edge(kafka_bootstrap: str) -> AsyncIterator[Edge]:
         app_id=app_id,
         input_topic=f"{app_id}-air",
         reward_topic=f"{app_id}-rewards",
+        audience_topic=f"{app_id}-audiences",
         dead_letter_topic=f"{app_id}-dlq",
         store="memory://",
         mparticle_firehose_token=FIREHOSE_TOKEN,
@@ -57,7 +60,12 @@ async def edge(kafka_bootstrap: str) -> AsyncIterator[Edge]:
         air_webhook_token=WEBHOOK_TOKEN,
         max_message_bytes=1024 * 1024,
     )
-    names = [settings.input_topic, settings.reward_topic, settings.dead_letter_topic]
+    names = [
+        settings.input_topic,
+        settings.reward_topic,
+        settings.audience_topic,
+        settings.dead_letter_topic,
+    ]
     await create_topics(kafka_bootstrap, names, 3)
     app = App(app_id, **app_options(settings))
     edges = install_edges(app, settings)
@@ -125,29 +133,31 @@ async def test_subscriptions_are_validated_and_a_wrong_key_suspends(
     assert firehose_oracle["AudienceMembershipChangeResponse"](verification.json()) == []
 
 
-async def test_a_membership_change_produces_exactly_the_reward_requests(
+async def test_a_membership_change_is_one_message_on_the_audience_topic(
     edge: Edge, firehose_oracle: dict[str, Check]
 ) -> None:
+    subscribed = await post_firehose(edge, fh.subscription_request(5, "WELCOME5000, BONUS"))
+    assert subscribed.status_code == 200
     message = three_profiles_two_audiences()
     answer = await post_firehose(edge, message)
     assert answer.status_code == 200
     assert firehose_oracle["AudienceMembershipChangeResponse"](answer.json()) == []
     assert answer.json()["id"] == message["id"]
-    rewards = await edge.read(edge.settings.reward_topic, 2)
-    dead = await edge.read(edge.settings.dead_letter_topic, 1)
-    asked = sorted((RewardRequest.from_bytes(m.value) for m in rewards), key=lambda r: r.triggers)
-    assert [(r.identity_value, r.triggers, r.cause.audience_id) for r in asked] == [
-        ("6301000000000001", ("BONUS250", "EXTRA"), "202"),
-        ("6301000000000001", ("WELCOME5000",), "101"),
-    ]
-    assert [m.key for m in rewards] == [b"6301000000000001"] * 2
-    (letter,) = dead
-    assert letter.value == orjson.dumps(message)  # the request's bytes as sent
-    assert letter.header("airmp-reason") == (
-        "no_raw_identity: no raw other identity: a hashed one cannot find a wallet"
-    )
-    assert letter.header("airmp-stage") == "firehose"
-    assert orjson.loads(letter.header("airmp-detail")) == {"profile": 2, "audience_id": "101"}
+    (taken,) = await edge.read(edge.settings.audience_topic, 1)
+    # As sent but for the account's settings: the external key never reaches Kafka.
+    assert taken.key == str(fh.ACCOUNT_ID).encode()
+    assert taken.value == orjson.dumps(firehose.without_account_settings(message))
+    assert fh.EXTERNAL_KEY.encode() not in taken.value
+    assert orjson.loads(taken.header(H_AUDIENCE_REFERENCES)) == {"5": ["WELCOME5000", "BONUS"]}
+    assert await edge.read(edge.settings.reward_topic, 0) == []  # the fan-out agent's work
+    assert await edge.read(edge.settings.dead_letter_topic, 0) == []
+
+
+async def test_a_membership_change_of_the_wrong_shape_is_400(edge: Edge) -> None:
+    message = {**fh.membership_request([]), "user_profiles": {"mpid": "1"}}
+    answer = await post_firehose(edge, message)
+    assert (answer.status_code, answer.json()) == (400, {"message": "user_profiles is not a list"})
+    assert await edge.read(edge.settings.audience_topic, 0) == []
 
 
 async def test_the_generic_inbound_route_answers_as_eagle_eye_connect(edge: Edge) -> None:

@@ -60,7 +60,7 @@ def _pipeline(air: LocalAir, secret: str = SECRET) -> tuple[Pipeline, ChannelT]:
     )
     app = App("rewards", **app_options(settings))
     real = pipeline(app, settings)
-    channels = Topics(*(app.channel() for _ in range(5)))
+    channels = Topics(*(app.channel() for _ in range(6)))
     app.flow_control.resume()
     p = dataclasses.replace(
         real, topics=channels, dead_letters=DeadLetterTopic(channels.dead_letters)
