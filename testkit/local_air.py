@@ -326,6 +326,7 @@ class AirState:
         self.faults = faults or Faults()
         self.wallets: dict[str, Wallet] = {}
         self._by_identity: dict[str, str] = {}  # identity value -> walletId
+        self._indexed: dict[str, set[str]] = {}  # walletId -> its values in _by_identity
         self.answers: dict[str, TriggerAnswer] = {}  # reference -> its first 201
         self.grants: list[dict[str, Any]] = []
         self.granted: Counter[str] = Counter()  # reference -> rewards given
@@ -420,7 +421,7 @@ class AirState:
                 raise ValueError(f"wallet {wallet_id}: tier must be a tierMembershipEntity")
             wallet.tier = copy.deepcopy(tier)
         self.wallets[wallet.wallet_id] = wallet
-        self._reindex()
+        self._reindex(wallet.wallet_id)
         return wallet
 
     def learn(self, n: Notification) -> str | None:
@@ -430,7 +431,7 @@ class AirState:
             return None
         if any(kind == "walletEntity" and op == "DELETE" for kind, op, _ in n.ops):
             self.wallets.pop(wallet_id, None)
-            self._reindex()
+            self._reindex(wallet_id)
             return wallet_id
         wallet = self.wallets.setdefault(wallet_id, Wallet(wallet_id))
         enrichment = [i for i in n.identities() if _usable(i)]
@@ -454,7 +455,7 @@ class AirState:
             body = (n.doc.get("response") or {}).get("body")
             if isinstance(body, dict):
                 self._learn_transaction(wallet, body)
-        self._reindex()
+        self._reindex(wallet_id)
         return wallet_id
 
     def _learn_account(self, wallet: Wallet, account: Any) -> None:
@@ -469,12 +470,18 @@ class AirState:
         if transaction_id and (owner is None or str(owner) == wallet.wallet_id):
             wallet.transactions[str(transaction_id)] = copy.deepcopy(transaction)
 
-    def _reindex(self) -> None:
-        self._by_identity = {
-            identity["value"]: wallet.wallet_id
-            for wallet in self.wallets.values()
-            for identity in wallet.identities.values()
-        }
+    def _reindex(self, wallet_id: str) -> None:
+        """Index one wallet's identity values again (it changed or is gone): O(its
+        identities), so loading 10,000 wallets is not 10,000 passes over all of them."""
+        for value in self._indexed.pop(wallet_id, set()):
+            if self._by_identity.get(value) == wallet_id:
+                del self._by_identity[value]
+        wallet = self.wallets.get(wallet_id)
+        if wallet is None:
+            return
+        values = {identity["value"] for identity in wallet.identities.values()}
+        self._by_identity.update(dict.fromkeys(values, wallet_id))
+        self._indexed[wallet_id] = values
 
     def find(self, identity_value: str) -> tuple[Wallet, dict[str, Any]] | None:
         wallet_id = self._by_identity.get(identity_value)

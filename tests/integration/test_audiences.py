@@ -105,7 +105,7 @@ def test_an_audience_of_ten_thousand_is_rewarded_once_each(
         answers += [post(url, message).status_code for message in returning]
         wanted = {reference(card, AUDIENCE): 1 for card in numbers}
         wanted[reference(numbers[0], RETURNING)] = 1
-        view = poll(lambda: _granted(air, len(wanted)), 300)
+        view = poll(lambda: _granted(air, len(wanted)), 300, interval=3)
         changes = poll(lambda: _changes(env), 60)
         granted = air.granted()["granted"]
     finally:

@@ -22,6 +22,7 @@ from sinks.air import AirClient, auth_hash
 from testkit import builders, cases
 from testkit.air_notifications import dumps
 from testkit.local_air import (
+    AirState,
     Faults,
     LocalAir,
     Reward,
@@ -636,3 +637,15 @@ async def test_run_local_air_serves_until_cancelled(capsys: pytest.CaptureFixtur
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+
+
+def test_the_identity_index_follows_each_change_of_a_wallet() -> None:
+    state = AirState(CLIENT_ID, SECRET)
+    for n in range(3):
+        state.add_wallet({"walletId": f"w{n}", "identities": [{"type": "CARD", "value": f"c{n}"}]})
+    # Re-added with other identities: the old value no longer finds it.
+    state.add_wallet({"walletId": "w1", "identities": [{"type": "CARD", "value": "c1-new"}]})
+    found = {v: (hit[0].wallet_id if (hit := state.find(v)) else None) for v in
+             ("c0", "c1", "c1-new", "c2")}  # fmt: skip
+    assert found == {"c0": "w0", "c1": None, "c1-new": "w1", "c2": "w2"}
+    assert len(state._by_identity) == 3
