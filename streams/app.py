@@ -33,7 +33,7 @@ from streams.offsets import App as LedgerApp
 from streams.pipeline import Air, Pipeline, Topics
 from streams.recovery import Table, TableManager
 from streams.timers import install_timers
-from streams.topics import by_wallet_topic, topic_config
+from streams.topics import by_wallet_topic, consumed_topics, topic_config
 from streams.views import install_views
 
 
@@ -83,6 +83,8 @@ def create_app(settings: Settings, **faust_options: Any) -> faust.App:
     p = pipeline(app, settings)
     if settings.agents_enabled:
         install_agents(p)
+    # The series panels and alerts read, at 0 before the first of anything (issue 21).
+    metrics.prime(consumed_topics(settings) if settings.agents_enabled else ())
     if settings.edges_enabled:
         p.edges = install_edges(app, settings)
     install_views(p)

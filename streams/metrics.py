@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import functools
+import itertools
+from collections.abc import Iterable
 
 from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client.metrics import MetricWrapperBase
 
+from mappers import REGISTRY as EVENT_MAPPERS
+from mappers import RejectReason
+from sinks import RefusalReason
 from sinks.metrics import REGISTRY as SINK_REGISTRY
 from sinks.metrics import sink_metrics
 
@@ -115,3 +121,56 @@ def counter(metric: Counter, *labels: str) -> Counter:
     """`metric.labels(*labels)`, kept for the per-event path: prometheus_client takes a lock
     and checks the labels on every call, for the same few children each time."""
     return metric.labels(*labels)
+
+
+# --- Known label values: every labelled series a panel or alert reads, at 0 from the start --
+# A child appears at its first increment, so Prometheus first sees it at 1 and increase()
+# reads 0: the first dead letter alerted nobody (issue 21). The stream layer's own kinds and
+# routes are spelled here (their modules import this one); tests/streams/test_metrics.py
+# holds them equal to the enums and views.
+STREAM_FAULTS = (
+    *("processing_error", "not_a_record"),  # streams.dead_letters.Fault
+    *("invalid_reward_request", "air_refused"),  # streams.rewards.RewardFault
+    *("no_raw_identity", "no_action_reference"),  # streams.edges.firehose.FirehoseFault
+)
+EDGE_ROUTES = ("firehose", "connect", "air_webhook")  # route_name of streams.edges.ROUTES
+EDGE_STATUSES = ("200", "400", "401", "403", "429", "500")  # what the edges answer
+# mParticle's and AIR's answers as the sink and the AIR client label them; what is retried.
+ANSWERS = (
+    *("200", "201", "202", "400", "401", "403", "404", "408", "413", "429"),
+    *("500", "502", "503", "504", "timeout", "connection_error"),
+)
+RETRIED = ("throttled", "408", "500", "502", "503", "504", "timeout", "connection_error")
+
+
+def _each(*labels: Iterable[str]) -> tuple[tuple[str, ...], ...]:
+    """Every combination of the labels' values, in the metric's label order."""
+    return tuple(itertools.product(*(tuple(map(str, values)) for values in labels)))
+
+
+KNOWN_LABELS: dict[MetricWrapperBase, tuple[tuple[str, ...], ...]] = {
+    EVENTS_IN: _each(EVENT_MAPPERS),
+    RECORDS_OUT: _each(EVENT_MAPPERS),
+    DEAD_LETTERS: _each((*RejectReason, *RefusalReason, *STREAM_FAULTS)),
+    UNMAPPED: _each(("duplicate", "void_reference_miss")),
+    STOPPED: _each(("sink", "rewards")),
+    REWARDS: _each(("granted", "already_granted", "dead_lettered")),
+    AIR_REQUESTS: _each(("trigger",), ANSWERS),
+    AIR_LATENCY: _each(("trigger",)),
+    EDGE_REQUESTS: _each(EDGE_ROUTES, EDGE_STATUSES),
+    EDGE_SECONDS: _each(EDGE_ROUTES),
+    SINK_OBSERVER.requests: _each(ANSWERS),
+    SINK_OBSERVER.retries: _each(RETRIED),
+    SINK_OBSERVER.wait_seconds: _each(("rate_limit", "throttled")),
+    SINK_OBSERVER.refused_records: _each(RefusalReason),
+}
+
+
+def prime(topics: Iterable[str] = ()) -> None:
+    """Every series of `KNOWN_LABELS` at 0, and the re-reads of each topic the worker reads
+    (known from its settings only): once, at the worker's start."""
+    for metric, known in KNOWN_LABELS.items():
+        for values in known:
+            metric.labels(*values)
+    for topic in topics:
+        REREADS.labels(topic)
