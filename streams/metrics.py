@@ -11,6 +11,7 @@ from prometheus_client.metrics import MetricWrapperBase
 
 from mappers import REGISTRY as EVENT_MAPPERS
 from mappers import RejectReason
+from mappers.firehose import FirehoseFault
 from sinks import RefusalReason
 from sinks.metrics import REGISTRY as SINK_REGISTRY
 from sinks.metrics import sink_metrics
@@ -131,10 +132,10 @@ def counter(metric: Counter, *labels: str) -> Counter:
 STREAM_FAULTS = (
     *("processing_error", "not_a_record"),  # streams.dead_letters.Fault
     *("invalid_reward_request", "air_refused"),  # streams.rewards.RewardFault
-    *("no_raw_identity", "no_action_reference"),  # streams.edges.firehose.FirehoseFault
+    *FirehoseFault,
 )
 EDGE_ROUTES = ("firehose", "connect", "air_webhook")  # route_name of streams.edges.ROUTES
-EDGE_STATUSES = ("200", "400", "401", "403", "429", "500")  # what the edges answer
+EDGE_STATUSES = ("200", "400", "401", "403", "413", "429", "500")  # what the edges answer
 # mParticle's and AIR's answers as the sink and the AIR client label them; what is retried.
 ANSWERS = (
     *("200", "201", "202", "400", "401", "403", "404", "408", "413", "429"),
@@ -157,6 +158,8 @@ KNOWN_LABELS: dict[MetricWrapperBase, tuple[tuple[str, ...], ...]] = {
     REWARDS: _each(("granted", "already_granted", "dead_lettered")),
     AIR_REQUESTS: _each(("trigger",), ANSWERS),
     AIR_LATENCY: _each(("trigger",)),
+    AUDIENCE_CHANGES: _each(("fanned_out", "duplicate")),
+    FIREHOSE_ACTIONS: _each(("add", "delete", "attribute_update")),
     EDGE_REQUESTS: _each(EDGE_ROUTES, EDGE_STATUSES),
     EDGE_SECONDS: _each(EDGE_ROUTES),
     SINK_OBSERVER.requests: _each(ANSWERS),

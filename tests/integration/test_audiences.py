@@ -85,6 +85,7 @@ def env_for(kafka_bootstrap: str, tmp: Path) -> dict[str, str]:
         AIRMP_CONNECTOR_ID=fh.CONNECTOR_ID,
         AIRMP_EXTERNAL_KEY=fh.EXTERNAL_KEY,
         AIRMP_MPARTICLE_FIREHOSE_TOKEN=TOKEN,
+        AIRMP_AIR_RATE_LIMIT="2000",  # 10/s by default, for AIR's limits: 10,000 take 17 min
     )
 
 

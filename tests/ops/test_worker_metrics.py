@@ -78,7 +78,7 @@ def test_counters_equal_the_known_run(kafka_bootstrap: str, tmp_path: Path) -> N
             # Committed offsets reach the ends; the gauge covers the assigned partitions.
             s = scrape(port)
             lag = s.get("airmp_consumer_lag", {}) if s else {}
-            return s if len(lag) == 6 and not any(lag.values()) else None
+            return s if len(lag) == 9 and not any(lag.values()) else None
 
         samples = poll(settled, timeout=60, interval=0.5)
         assert samples is not None, (scrape(port) or {}).get("airmp_consumer_lag")
@@ -88,7 +88,9 @@ def test_counters_equal_the_known_run(kafka_bootstrap: str, tmp_path: Path) -> N
         topics = {(dict(k)["topic"], dict(k)["partition"]) for k in samples["airmp_consumer_lag"]}
         by_wallet = f"{env['AIRMP_APP_ID']}-air-by-wallet"
         assert topics == {
-            (t, str(p)) for t in (env["AIRMP_INPUT_TOPIC"], by_wallet) for p in range(3)
+            (t, str(p))
+            for t in (env["AIRMP_INPUT_TOPIC"], by_wallet, env["AIRMP_AUDIENCE_TOPIC"])
+            for p in range(3)
         }
         ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5)
         assert (ready.status_code, ready.json()) == (200, {"ready": True, "reasons": []})
@@ -158,5 +160,6 @@ def test_every_series_read_is_at_0_before_any_traffic(kafka_bootstrap: str, tmp_
     assert topics == {
         env["AIRMP_INPUT_TOPIC"],
         f"{env['AIRMP_APP_ID']}-air-by-wallet",
-        env["AIRMP_RECORDS_TOPIC"],  # and no reward topic: no AIR credentials
+        env["AIRMP_RECORDS_TOPIC"],
+        env["AIRMP_AUDIENCE_TOPIC"],  # and no reward topic: no AIR credentials
     }
