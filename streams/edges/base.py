@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+from aiohttp.web import HTTPRequestEntityTooLarge
 from faust import web
 from pydantic import SecretStr
 
@@ -65,6 +66,10 @@ class EdgeView(web.View):
         request_log = RequestLog(log, {"request_id": request_id})
         try:
             status, body, headers = await self.handle(request, request_log, **params)
+        except TooLarge:
+            limit = self.edges.settings.max_message_bytes
+            request_log.warning("%s: a body over %d bytes refused", self.route_name, limit)
+            status, body, headers = 413, {"message": f"over {limit} bytes"}, {}
         except Exception:  # an edge must answer: a bug is a 500, logged with its request id
             request_log.exception("%s failed", self.route_name)
             status, body, headers = 500, {"message": "internal error"}, {}
@@ -80,6 +85,25 @@ class EdgeView(web.View):
         self, request: web.Request, request_log: RequestLog, **params: str
     ) -> tuple[int, Any, Mapping[str, str]]:
         raise NotImplementedError
+
+
+class TooLarge(Exception):
+    """A body over AIRMP_MAX_MESSAGE_BYTES: every edge answers 413 (`EdgeView.post`)."""
+
+
+async def read_body(request: web.Request, settings: Settings) -> bytes:
+    """The body, or `TooLarge`: one read for every edge, so an over-size body is a 413
+    everywhere (aiohttp's own limit raises an exception a view would answer 500)."""
+    limit = settings.max_message_bytes
+    if int(request.headers.get("Content-Length") or 0) > limit:
+        raise TooLarge()
+    try:
+        raw = await request.read()
+    except HTTPRequestEntityTooLarge:
+        raise TooLarge() from None
+    if len(raw) > limit:
+        raise TooLarge()
+    return bytes(raw)
 
 
 def retry_later(message: str) -> tuple[int, Any, Mapping[str, str]]:

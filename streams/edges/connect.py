@@ -14,7 +14,7 @@ from faust import web
 from pydantic import ValidationError
 
 from mappers import connect
-from streams.edges.base import EdgeView, RequestLog, retry_later, same_secret
+from streams.edges.base import EdgeView, RequestLog, read_body, retry_later, same_secret
 from streams.edges.producer import KafkaUnavailable
 
 Answer = tuple[int, Any, Mapping[str, str]]
@@ -33,7 +33,9 @@ class ConnectView(EdgeView):
             request_log.warning("inbound call with an unknown connector id or key")
             return 403, {"message": "Unknown external key"}, {}
         try:
-            reward = connect.reward_request(await request.read(), connector)
+            reward = connect.reward_request(
+                await read_body(request, self.edges.settings), connector
+            )
         except ValidationError as exc:
             errors = connect.validation_errors(exc)
             return 400, {"message": "Validation error", "errors": errors}, {}

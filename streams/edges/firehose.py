@@ -21,7 +21,7 @@ from faust import web
 
 from mappers import firehose
 from mappers.vocabulary import FIREHOSE_IDENTITY_TYPES
-from streams.edges.base import EdgeView, RequestLog, retry_later, same_secret
+from streams.edges.base import EdgeView, RequestLog, read_body, retry_later, same_secret
 from streams.edges.producer import KafkaUnavailable
 from streams.source import H_AUDIENCE_REFERENCES
 
@@ -32,7 +32,7 @@ class FirehoseView(EdgeView):
     route_name = "firehose"
 
     async def handle(self, request: web.Request, request_log: RequestLog, **_: str) -> Answer:
-        raw = await request.read()
+        raw = await read_body(request, self.edges.settings)
         try:
             message = orjson.loads(raw)
         except orjson.JSONDecodeError:

@@ -14,11 +14,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from aiohttp.web import HTTPRequestEntityTooLarge
 from faust import web
 
 import mappers
-from streams.edges.base import EdgeView, RequestLog, retry_later, same_secret
+from streams.edges.base import EdgeView, RequestLog, read_body, retry_later, same_secret
 from streams.edges.producer import KafkaUnavailable
 
 Answer = tuple[int, Any, Mapping[str, str]]
@@ -35,15 +34,7 @@ class WebhookView(EdgeView):
             return 401, {"message": f"wrong or missing {settings.air_webhook_token_header}"}, {}
         if "connector_id" in params and params["connector_id"] != settings.connector_id:
             return 403, {"message": "unknown connector"}, {}
-        too_large: Answer = 413, {"message": f"over {settings.max_message_bytes} bytes"}, {}
-        if int(request.headers.get("Content-Length") or 0) > settings.max_message_bytes:
-            return too_large
-        try:
-            raw = await request.read()
-        except HTTPRequestEntityTooLarge:
-            return too_large
-        if len(raw) > settings.max_message_bytes:
-            return too_large
+        raw = await read_body(request, settings)
         try:
             await self.edges.producer.send(settings.input_topic, key_of(raw), raw)
         except KafkaUnavailable as exc:

@@ -222,3 +222,21 @@ async def test_the_air_webhook_takes_any_body_keyed_by_wallet(edge: Edge) -> Non
     )
     assert [m.key for m in produced if m.value == b"\x00not json"] == [None]
     assert edge.edges.producer.problem is None
+
+
+EDGE_AUTH = {
+    "/mparticle/firehose": firehose_headers(),
+    f"/in/mparticle/{fh.CONNECTOR_ID}": {"X-Auth-Token": fh.EXTERNAL_KEY},
+    "/air/notifications": {"X-Auth-Token": WEBHOOK_TOKEN},
+}
+
+
+@pytest.mark.parametrize("path", sorted(EDGE_AUTH))
+async def test_ten_megabytes_to_any_edge_is_413(
+    edge: Edge, path: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    body = b'{"a": "' + b"x" * (10 * 1024 * 1024) + b'"}'
+    answer = await edge.http.post(path, content=body, headers=EDGE_AUTH[path])
+    limit = edge.settings.max_message_bytes
+    assert (answer.status_code, answer.json()) == (413, {"message": f"over {limit} bytes"})
+    assert [r for r in caplog.records if r.levelname == "ERROR"] == []
