@@ -149,6 +149,9 @@ class Settings(BaseSettings):
     edge_kafka_timeout_seconds: float = Field(
         5.0, gt=0, le=120, description="longest wait for Kafka's ack before answering 429"
     )
+    edge_header_timeout_seconds: float = Field(
+        10.0, gt=0, le=300, description="a connection without request headers by then is closed"
+    )
 
     # --- Operations ----------------------------------------------------------------------
     log_format: LogFormat = LogFormat.text

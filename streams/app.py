@@ -27,6 +27,7 @@ from streams import agents, audiences, metrics, sink_agent
 from streams import rewards as rewards_agent
 from streams.dead_letters import DeadLetterTopic
 from streams.edges import install_edges
+from streams.edges.server import KEEPALIVE_SECONDS, EdgeWeb
 from streams.kafka import faust_credentials
 from streams.logs import secrets_of
 from streams.offsets import App as LedgerApp
@@ -66,6 +67,10 @@ class App(LedgerApp):
         if not self.in_transaction and cast(Service, producer)._started.is_set():
             return producer
         return cast(ProducerT, await super().maybe_start_producer())
+
+    def _new_web(self) -> EdgeWeb:
+        # The edges' server: a header-read timeout, client errors as warnings (its docstring).
+        return EdgeWeb(self)
 
 
 class Worker(faust.Worker):
@@ -185,7 +190,11 @@ def app_options(settings: Settings) -> dict[str, Any]:
         "web_port": settings.web_port,
         "web_enabled": True,
         # The edges take AIR notifications up to AIRMP_MAX_MESSAGE_BYTES (aiohttp: 1 MiB).
-        "web_application_options": {"client_max_size": settings.kafka_max_bytes},
+        # Idle kept-alive connections closed after 75 s (aiohttp's own default is an hour).
+        "web_application_options": {
+            "client_max_size": settings.kafka_max_bytes,
+            "handler_args": {"keepalive_timeout": KEEPALIVE_SECONDS},
+        },
         "Worker": Worker,
         # Tables that keep their schema's raw keys through a restart (faust-streaming/faust#310).
         "Table": Table,

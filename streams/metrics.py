@@ -81,6 +81,12 @@ EDGE_SECONDS = Histogram(
     ["route"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+EDGE_REFUSED = Counter(
+    "airmp_edge_refused_connections_total",
+    "Connections the edges' server refused before any route: malformed HTTP (400), or no"
+    " request headers within AIRMP_EDGE_HEADER_TIMEOUT_SECONDS (closed)",
+    ["reason"],
+)
 FIREHOSE_ACTIONS = Counter(
     "airmp_firehose_audience_actions_total",
     "Audience membership actions mParticle sent (add, delete, attribute_update)",
@@ -135,6 +141,7 @@ STREAM_FAULTS = (
     *FirehoseFault,
 )
 EDGE_ROUTES = ("firehose", "connect", "air_webhook")  # route_name of streams.edges.ROUTES
+EDGE_REFUSALS = ("malformed", "header_timeout")  # streams/edges/server.py
 EDGE_STATUSES = ("200", "400", "401", "403", "413", "429", "500")  # what the edges answer
 # mParticle's and AIR's answers as the sink and the AIR client label them; what is retried.
 ANSWERS = (
@@ -162,6 +169,7 @@ KNOWN_LABELS: dict[MetricWrapperBase, tuple[tuple[str, ...], ...]] = {
     FIREHOSE_ACTIONS: _each(("add", "delete", "attribute_update")),
     EDGE_REQUESTS: _each(EDGE_ROUTES, EDGE_STATUSES),
     EDGE_SECONDS: _each(EDGE_ROUTES),
+    EDGE_REFUSED: _each(EDGE_REFUSALS),
     SINK_OBSERVER.requests: _each(ANSWERS),
     SINK_OBSERVER.retries: _each(RETRIED),
     SINK_OBSERVER.wait_seconds: _each(("rate_limit", "throttled")),

@@ -14,6 +14,7 @@ from streams.edges.base import Edges, EdgeView
 from streams.edges.connect import ConnectView
 from streams.edges.firehose import FirehoseView
 from streams.edges.producer import EdgeProducer
+from streams.edges.server import EdgeWeb
 from streams.edges.webhook import WebhookView
 
 ROUTES: list[tuple[str, type[EdgeView]]] = [
@@ -27,6 +28,8 @@ ROUTES: list[tuple[str, type[EdgeView]]] = [
 def install_edges(app: faust.App, settings: Settings) -> Edges:
     """The routes on `app`'s web server, and the edge producer started with the worker."""
     edges = Edges(settings, EdgeProducer(settings))
+    if isinstance(app.web, EdgeWeb):
+        app.web.header_timeout = settings.edge_header_timeout_seconds
     for n, (path, view) in enumerate(ROUTES):
         app.page(path, name=f"edge_{n}_{view.route_name}")(
             type(view.__name__, (view,), {"edges": edges})

@@ -8,7 +8,9 @@ put on the audience topic whole (but for its account settings: the external key 
 reaches Kafka) in one produce, and answered 200 once Kafka has it, whatever the audience's
 size; the fan-out agent (streams/audiences.py) turns it into reward requests. Kafka
 unavailable: 429, the only answer mParticle retries. `user_profiles` that is not a list of
-objects: 400 with the reason.
+objects: 400 with the reason. A DSR or event processing request (this output registers
+for neither): 200 with the empty response of its type, as mParticle's Firehose SDK answers
+what a module does not implement. Any other type: 400 naming it.
 """
 
 from __future__ import annotations
@@ -26,6 +28,11 @@ from streams.edges.producer import KafkaUnavailable
 from streams.source import H_AUDIENCE_REFERENCES
 
 Answer = tuple[int, Any, Mapping[str, str]]
+AUDIENCE_REQUESTS = ("audience_subscription_request", "audience_membership_change_request")
+NOTHING_TO_DO = {
+    "dsr_processing_request": "dsr_processing_response",
+    "event_processing_request": "event_processing_response",
+}
 
 
 class FirehoseView(EdgeView):
@@ -48,6 +55,13 @@ class FirehoseView(EdgeView):
         if token.get_secret_value() and not same_secret(given.removeprefix("Token "), token):
             request_log.warning("firehose %s: wrong or missing Authorization token", kind)
             return 401, {"message": "wrong or missing Authorization: Token"}, {}
+        if kind in NOTHING_TO_DO:
+            # Not registered for (registration: audiences only), so nothing to do: answered
+            # as mParticle's Firehose SDK answers what a module does not implement.
+            request_log.info("firehose %s: answered, nothing to do", kind)
+            return 200, firehose.answer(NOTHING_TO_DO[kind], message_id), {}
+        if kind not in AUDIENCE_REQUESTS:
+            return 400, {"message": f"unknown Firehose message type {str(kind)[:100]!r}"}, {}
         if not self.our_account(message):
             request_log.warning("firehose %s: account settings name another connector", kind)
             if kind == "audience_membership_change_request":
@@ -58,9 +72,7 @@ class FirehoseView(EdgeView):
             return 403, {"message": "the AIR Connector ID or external Key is not this one"}, {}
         if kind == "audience_subscription_request":
             return self.subscription(message, request_log)
-        if kind == "audience_membership_change_request":
-            return await self.membership(message, raw, request_log)
-        return 400, {"message": f"unknown Firehose message type {kind!r}"}, {}
+        return await self.membership(message, raw, request_log)
 
     @property
     def identity_type(self) -> str:

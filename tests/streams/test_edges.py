@@ -4,6 +4,8 @@ mParticle's schemas."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, cast
@@ -13,17 +15,21 @@ import orjson
 import pytest
 from aiohttp.test_utils import TestServer
 from faust.web.drivers.aiohttp import Web as AiohttpWeb
+from prometheus_client import REGISTRY
 
 from config import Settings, load_settings
 from mappers import firehose
 from mappers.rewards import RewardRequest
+from streams.app import App as WorkerApp
 from streams.app import app_options
 from streams.edges import Edges, install_edges
+from streams.edges.server import EdgeWeb
 from streams.offsets import App
 from streams.source import H_AUDIENCE_REFERENCES
 from testkit import firehose as fh
 from testkit.cases import CASES
 from testkit.kafka import Message, consume, create_topics, unique
+from testkit.processes import free_port
 from tests.firehose_oracle import Check
 from tests.mappers.test_firehose import three_profiles_two_audiences
 
@@ -240,3 +246,122 @@ async def test_ten_megabytes_to_any_edge_is_413(
     limit = edge.settings.max_message_bytes
     assert (answer.status_code, answer.json()) == (413, {"message": f"over {limit} bytes"})
     assert [r for r in caplog.records if r.levelname == "ERROR"] == []
+
+
+def counted(metric: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(metric, labels) or 0.0
+
+
+@pytest.mark.parametrize(
+    ("kind", "answered"),
+    [
+        ("dsr_processing_request", "dsr_processing_response"),
+        ("event_processing_request", "event_processing_response"),
+    ],
+)
+async def test_requests_not_registered_for_get_their_empty_response(
+    edge: Edge, kind: str, answered: str
+) -> None:
+    before = counted("airmp_edge_requests_total", route="firehose", status="200")
+    request_id = "3d1b8a52-0f6e-4e8f-9a7c-2b5d4c6e8f10"
+    message = {"type": kind, "id": request_id, "timestamp_ms": 1, "firehose_version": "2.1"}
+    answer = await post_firehose(edge, message)
+    assert answer.status_code == 200
+    body = answer.json()
+    assert (body["type"], body["id"], body["firehose_version"]) == (
+        answered,
+        request_id,
+        firehose.FIREHOSE_VERSION,
+    )
+    assert sorted(body) == ["firehose_version", "id", "timestamp_ms", "type"]
+    assert counted("airmp_edge_requests_total", route="firehose", status="200") == before + 1
+
+
+async def test_an_unknown_firehose_type_is_400_naming_it(edge: Edge) -> None:
+    answer = await post_firehose(edge, {"type": "flux_capacitor_request", "id": "x"})
+    assert (answer.status_code, answer.json()) == (
+        400,
+        {"message": "unknown Firehose message type 'flux_capacitor_request'"},
+    )
+
+
+@dataclass
+class Served:
+    port: int
+    settings: Settings
+
+
+@pytest.fixture
+async def served(kafka_bootstrap: str) -> AsyncIterator[Served]:
+    """The worker's own web server (streams.app.App's driver) on a loopback port."""
+    app_id = unique("server")
+    settings = load_settings(
+        kafka_bootstrap_servers=kafka_bootstrap,
+        app_id=app_id,
+        store="memory://",
+        web_port=free_port(),
+        edge_header_timeout_seconds=1.0,
+    )
+    app = WorkerApp(app_id, **app_options(settings))
+    install_edges(app, settings)
+    web = cast(EdgeWeb, app.web)
+    await web.start_server()
+    try:
+        yield Served(settings.web_port, settings)
+    finally:
+        await web.stop_server()
+
+
+async def exchange(port: int, sent: bytes) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(sent)
+    await writer.drain()
+    try:
+        return await asyncio.wait_for(reader.read(), timeout=10)
+    finally:
+        writer.close()
+
+
+async def test_a_64_kb_header_is_400_and_a_warning(
+    served: Served, caplog: pytest.LogCaptureFixture
+) -> None:
+    before = counted("airmp_edge_refused_connections_total", reason="malformed")
+    request = b"POST /mparticle/firehose HTTP/1.1\r\nHost: x\r\nX-Big: %s\r\n\r\n" % (b"a" * 65536)
+    answer = await exchange(served.port, request)
+    assert answer.split(b" ", 2)[1] == b"400", answer[:200]  # aiohttp answers as HTTP/1.0
+    assert [r.levelname for r in caplog.records if r.name.startswith("aiohttp")] == []
+    warnings = [r.getMessage() for r in caplog.records if r.name == "airmp.edges"]
+    assert warnings == ["a malformed HTTP request from 127.0.0.1 answered 400 (LineTooLong)"]
+    assert counted("airmp_edge_refused_connections_total", reason="malformed") == before + 1
+
+
+async def test_connections_sending_headers_slowly_are_closed(served: Served) -> None:
+    before = counted("airmp_edge_refused_connections_total", reason="header_timeout")
+    slow = [await asyncio.open_connection("127.0.0.1", served.port) for _ in range(20)]
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    for _, writer in slow:
+        writer.write(b"POST /mparticle/firehose HTTP/1.1\r\n")
+
+    async def trickle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bytes:
+        while not reader.at_eof() and loop.time() - started < 15:
+            try:
+                writer.write(b"X")
+                await writer.drain()
+            except ConnectionError:
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(reader.read(1), timeout=0.2)
+        writer.close()
+        return b"closed" if reader.at_eof() else b"open"
+
+    states = await asyncio.gather(*(trickle(r, w) for r, w in slow))
+    assert states == [b"closed"] * 20
+    assert loop.time() - started < 5  # closed at the 1 s timeout, well before 15 s
+    # A client that sends its request at once is served on the same server.
+    registration = orjson.dumps({"type": "module_registration_request", "id": "r"})
+    request = b"POST /mparticle/firehose HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n"
+    request += b"Connection: close\r\n\r\n%s"
+    answer = await exchange(served.port, request % (len(registration), registration))
+    assert answer.split(b" ", 2)[1] == b"200", answer[:200]
+    assert counted("airmp_edge_refused_connections_total", reason="header_timeout") == before + 20
