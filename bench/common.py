@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
@@ -44,11 +44,15 @@ class Sizes:
     edge_seconds: float = 20.0
     scale_events: int = 20_000  # backlog of each scale-out run (one worker, then two)
     scale_runs: int = 3  # repetitions of the pair
+    # Firehose membership changes of these many profiles, then the largest that fits the
+    # body limit (issue #21)
+    edge_audiences: tuple[int, ...] = (1_000, 10_000)
 
 
 QUICK = Sizes(
     "quick", 3_000, 3, 4_000, 1, 4.0, 4_000, 1, 2000.0, 2_000, 8_000, 200.0, 5.0, 4_000, 1
 )
+QUICK = replace(QUICK, edge_audiences=(1_000,))  # a short smoke: 1,000 (and the largest)
 DEFAULT = Sizes("default", 20_000, 5, 15_000, 3, 15.0, 20_000, 2, 2000.0, 10_000, 100_000)
 FULL = Sizes(
     "full", 20_000, 5, 100_000, 3, 30.0, 50_000, 3, 2000.0, 100_000, 1_000_000, 200.0, 20.0, 50_000

@@ -26,6 +26,8 @@ GOAL_MAPPING = 0.5
 GOAL_FULL = 0.95
 GOAL_RSS_GROWTH = 0.10
 GOAL_EDGE_P99_MS = 100.0  # at 200 requests/s (issue #11)
+GOAL_AUDIENCE_MS = 1000.0  # a membership change of GOAL_AUDIENCE_PROFILES answered (issue #21)
+GOAL_AUDIENCE_PROFILES = 10_000
 
 
 def machine() -> dict[str, str]:
@@ -181,6 +183,109 @@ def _scaleout_rows(so: dict[str, Any]) -> list[Row]:
     return out
 
 
+def _sink_rows(s: dict[str, Any]) -> list[Row]:
+    out: list[Row] = []
+    rate = s["rate_limit"]
+    for merge in ("false", "true"):
+        r = s[f"merge_{merge}"]
+        label = f"sink merge={merge}"
+        out += [
+            (
+                label,
+                f"batches/s / requests/s / records/s ({s['records']:,} records backlog)",
+                f"{_n(r['batches_per_s'])} / {_n(r['requests_per_s'], 1)} / "
+                f"{_n(r['records_per_s'])}",
+                "",
+                "",
+            ),
+            (
+                label,
+                "batches / KB per request",
+                f"{_n(r['batches_per_request'], 1)} / {_n(r['bytes_per_request'] / 1000, 1)}",
+                "",
+                "",
+            ),
+            (
+                label,
+                "requests full (100 batches or >= 95% of 256 KB)",
+                f"{r['full_share']:.1%}",
+                f">= {GOAL_FULL:.0%}",
+                _met(r["full_share"] >= GOAL_FULL),
+            ),
+            (
+                label,
+                f"most batches in any {s['window']:g} s (configured {rate:g}/s)",
+                _n(r["max_window_batches"]),
+                f"<= {rate:g}",
+                _met(bool(r["within_rate_all"])),
+            ),
+        ]
+    return out
+
+
+def _edge_rows(e: dict[str, Any]) -> list[Row]:
+    out: list[Row] = [
+        (
+            "edges",
+            f"requests/s answered (asked {e['rate']:g}/s for {e['seconds']:g} s: Firehose "
+            "membership changes and AIR webhook posts, one worker)",
+            _n(e["achieved"]),
+            "",
+            "",
+        ),
+        (
+            "edges",
+            "answer time p50 / p99 ms (Kafka's ack included); statuses "
+            + ", ".join(f"{k}: {v}" for k, v in sorted(e["statuses"].items())),
+            f"{_n(e['p50_ms'], 1)} / {_n(e['p99_ms'], 1)}",
+            f"p99 <= {GOAL_EDGE_P99_MS:g}",
+            _met(e["p99_ms"] <= GOAL_EDGE_P99_MS),
+        ),
+    ]
+    return out + [_audience_row(a) for a in e.get("audiences", [])]
+
+
+def _audience_row(a: dict[str, Any]) -> Row:
+    """One membership change: its answer, and its fan-out onto the reward topic."""
+    largest = ", the most under AIRMP_MAX_MESSAGE_BYTES" if a["largest"] else ""
+    goal = a["profiles"] == GOAL_AUDIENCE_PROFILES
+    return (
+        "edges",
+        f"Firehose membership change of {a['profiles']:,} profiles ({a['body_bytes']:,} bytes"
+        f"{largest}), status {a['status']}: answer ms / ms until all "
+        f"{a['profiles']:,} reward requests on the reward topic ({a['on_topic']:,} found)",
+        f"{_n(a['answer_ms'])} / {_n(a['all_on_topic_ms'])}",
+        f"{GOAL_AUDIENCE_PROFILES:,} answered <= {GOAL_AUDIENCE_MS / 1000:g} s" if goal else "",
+        _met(a["status"] == "200" and a["answer_ms"] <= GOAL_AUDIENCE_MS) if goal else "",
+    )
+
+
+def _memory_rows(mem: dict[str, Any]) -> list[Row]:
+    return [
+        (
+            "memory",
+            f"worker RSS after {mem['small']:,} events ({mem['store']})",
+            f"{mem['rss_small_kib'] / 1024:,.0f} MiB",
+            "",
+            "",
+        ),
+        (
+            "memory",
+            f"worker RSS after {mem['large']:,} events",
+            f"{mem['rss_large_kib'] / 1024:,.0f} MiB",
+            "",
+            "",
+        ),
+        (
+            "memory",
+            f"growth {mem['small']:,} -> {mem['large']:,}",
+            f"{mem['growth']:+.1%}",
+            f"<= {GOAL_RSS_GROWTH:.0%}",
+            _met(mem["growth"] <= GOAL_RSS_GROWTH),
+        ),
+    ]
+
+
 def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
     """(benchmark, measure, value, goal, met) rows."""
     out: list[tuple[str, str, str, str, str]] = []
@@ -198,88 +303,12 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
         out += _processor_rows(p)
     if so := results.get("scaleout"):
         out += _scaleout_rows(so)
-    s = results.get("sink")
-    if s:
-        rate = s["rate_limit"]
-        for merge in ("false", "true"):
-            r = s[f"merge_{merge}"]
-            label = f"sink merge={merge}"
-            out += [
-                (
-                    label,
-                    f"batches/s / requests/s / records/s ({s['records']:,} records backlog)",
-                    f"{_n(r['batches_per_s'])} / {_n(r['requests_per_s'], 1)} / "
-                    f"{_n(r['records_per_s'])}",
-                    "",
-                    "",
-                ),
-                (
-                    label,
-                    "batches / KB per request",
-                    f"{_n(r['batches_per_request'], 1)} / {_n(r['bytes_per_request'] / 1000, 1)}",
-                    "",
-                    "",
-                ),
-                (
-                    label,
-                    "requests full (100 batches or >= 95% of 256 KB)",
-                    f"{r['full_share']:.1%}",
-                    f">= {GOAL_FULL:.0%}",
-                    _met(r["full_share"] >= GOAL_FULL),
-                ),
-                (
-                    label,
-                    f"most batches in any {s['window']:g} s (configured {rate:g}/s)",
-                    _n(r["max_window_batches"]),
-                    f"<= {rate:g}",
-                    _met(bool(r["within_rate_all"])),
-                ),
-            ]
-    e = results.get("edges")
-    if e:
-        out += [
-            (
-                "edges",
-                f"requests/s answered (asked {e['rate']:g}/s for {e['seconds']:g} s: Firehose "
-                "membership changes and AIR webhook posts, one worker)",
-                _n(e["achieved"]),
-                "",
-                "",
-            ),
-            (
-                "edges",
-                "answer time p50 / p99 ms (Kafka's ack included); statuses "
-                + ", ".join(f"{k}: {v}" for k, v in sorted(e["statuses"].items())),
-                f"{_n(e['p50_ms'], 1)} / {_n(e['p99_ms'], 1)}",
-                f"p99 <= {GOAL_EDGE_P99_MS:g}",
-                _met(e["p99_ms"] <= GOAL_EDGE_P99_MS),
-            ),
-        ]
-    mem = results.get("memory")
-    if mem:
-        out += [
-            (
-                "memory",
-                f"worker RSS after {mem['small']:,} events ({mem['store']})",
-                f"{mem['rss_small_kib'] / 1024:,.0f} MiB",
-                "",
-                "",
-            ),
-            (
-                "memory",
-                f"worker RSS after {mem['large']:,} events",
-                f"{mem['rss_large_kib'] / 1024:,.0f} MiB",
-                "",
-                "",
-            ),
-            (
-                "memory",
-                f"growth {mem['small']:,} -> {mem['large']:,}",
-                f"{mem['growth']:+.1%}",
-                f"<= {GOAL_RSS_GROWTH:.0%}",
-                _met(mem["growth"] <= GOAL_RSS_GROWTH),
-            ),
-        ]
+    if s := results.get("sink"):
+        out += _sink_rows(s)
+    if e := results.get("edges"):
+        out += _edge_rows(e)
+    if mem := results.get("memory"):
+        out += _memory_rows(mem)
     return out
 
 
