@@ -285,8 +285,8 @@ def repeats(load: Load, on_input: Iterable[bytes], on_rewards: Iterable[bytes]) 
     same reference (granted once)."""
     sent = Counter(m.value for m in load.messages if m.route == WEBHOOK)
     landed = Counter(v for v in on_input if v in sent)
-    routes = {m.reference: m.route for m in load.rewards if m.route != KAFKA}
-    wanted = Counter(m.reference for m in load.rewards if m.route != KAFKA)
+    routes = {r: m.route for m in load.rewards if m.route != KAFKA for r in m.asks}
+    wanted = Counter(r for m in load.rewards if m.route != KAFKA for r in m.asks)
     found: Counter[str] = Counter()
     for value in on_rewards:
         match = _REFERENCE.search(value)

@@ -31,6 +31,13 @@ some through Eagle Eye Connect's generic inbound route (with a `walletTransactio
 reference or without: then derived from the request). Their references are what the edge
 derives (mappers/firehose.py, mappers/connect.py). Refused and unreadable requests stay on
 the reward topic: the dead letter's bytes must be known in advance.
+
+The large audience (`build(audience=N)`): one Firehose membership change of N profiles
+entering one audience, as mParticle sends an audience of real size, for a block of
+customers of its own (the local AIR knows them too), and the same request again later (same
+id, same bytes: mParticle re-sending after an answer it never got). The edge puts it on
+Kafka once and an agent fans it out; each derived reference (user, audience, action
+reference) must be granted once, re-delivery or not.
 """
 
 from __future__ import annotations
@@ -69,6 +76,12 @@ REWARDS_PER_CUSTOMER = (2, 6)
 TWO_TRIGGER_SHARE = 0.15  # of requests asking for two triggers at once
 REWARD_REDELIVERED_SHARE = 0.06  # of grantable requests produced twice
 _REWARD_AT = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+AUDIENCE = "audience"  # the large membership change
+AUDIENCE_REDELIVERED = "audience_redelivered"  # ... sent again, later
+FIRST_AUDIENCE_WALLET = 900_000_000  # the large audience's customers: a block of their own
+AUDIENCE_TRIGGER = "BONUS250"  # the large audience's action reference
+AUDIENCE_ID = 7_700_001
+GRANTABLE_KINDS = (REWARD, REWARD_REDELIVERED, AUDIENCE, AUDIENCE_REDELIVERED)
 
 # Routes: produced to Kafka, or posted to one of the workers' HTTP edges.
 KAFKA = "kafka"
@@ -94,6 +107,12 @@ class Message:
     wallet: str = ""  # "" for bad input (and a reward for no wallet)
     reference: str = ""  # a reward request's reference
     route: str = KAFKA  # or one of EDGE_ROUTES: value is then the HTTP body
+    references: tuple[str, ...] = ()  # a large membership change's, in its profiles' order
+
+    @property
+    def asks(self) -> tuple[str, ...]:
+        """The references the message asks AIR for (many for a large membership change)."""
+        return self.references or ((self.reference,) if self.reference else ())
 
     @property
     def lane(self) -> str:
@@ -108,6 +127,7 @@ class Load:
     messages: tuple[Message, ...]  # in production order
     rewards: tuple[Message, ...] = ()  # the reward topic's, in production order
     customers: tuple[int, ...] = ()  # the wallets the rewards are for
+    audience: int = 0  # profiles in the large membership change (see the module)
 
     @property
     def good(self) -> list[bytes]:
@@ -130,7 +150,7 @@ class Load:
     @property
     def grantable(self) -> list[str]:
         """The references AIR can grant, each once, in production order."""
-        found = (m.reference for m in self.rewards if m.kind in (REWARD, REWARD_REDELIVERED))
+        found = (r for m in self.rewards if m.kind in GRANTABLE_KINDS for r in m.asks)
         return list(dict.fromkeys(found))
 
     @property
@@ -139,11 +159,16 @@ class Load:
         return [m.value for m in self.rewards if m.kind in REFUSED_KINDS]
 
     def air_wallets(self) -> list[dict[str, Any]]:
-        """The local AIR's wallets file (`airmp mock-air --wallets`): the customers."""
+        """The local AIR's wallets file (`airmp mock-air --wallets`): the customers, and
+        the large audience's."""
         return [
             {"walletId": str(n), "identities": [{"type": "CARD", "value": card(n)}], "points": 0}
-            for n in self.customers
+            for n in (*self.customers, *audience_customers(self.audience))
         ]
+
+
+def audience_customers(size: int) -> range:
+    return range(FIRST_AUDIENCE_WALLET, FIRST_AUDIENCE_WALLET + size)
 
 
 def card(wallet: int) -> str:
@@ -152,10 +177,16 @@ def card(wallet: int) -> str:
 
 
 def build(
-    seed: int, wallets: int, min_events: int = 0, bad_inputs: int = 10, rewards: int = 0
+    seed: int,
+    wallets: int,
+    min_events: int = 0,
+    bad_inputs: int = 10,
+    rewards: int = 0,
+    audience: int = 0,
 ) -> Load:
     """At least `wallets` wallets and `min_events` notifications (more wallets if needed);
-    about `rewards` grantable reward requests (none for 0)."""
+    about `rewards` grantable reward requests (none for 0), and among them a membership
+    change of `audience` profiles (none for 0), sent twice."""
     rng = random.Random(f"chaos-load/{seed}")
     queues: list[list[Message]] = []
     total = 0
@@ -177,7 +208,9 @@ def build(
     if rewards <= 0:
         return Load(seed=seed, wallets=made, messages=tuple(out))
     customers, stream_of_rewards = _rewards(seed, made, rewards)
-    return Load(seed, made, tuple(out), tuple(stream_of_rewards), tuple(customers))
+    if audience > 0:
+        stream_of_rewards = _with_audience(seed, audience, stream_of_rewards)
+    return Load(seed, made, tuple(out), tuple(stream_of_rewards), tuple(customers), audience)
 
 
 def _webhook_routes(seed: int, wallets: int, messages: list[Message]) -> list[Message]:
@@ -322,9 +355,42 @@ def _edge_routes(seed: int, stream: list[Message]) -> list[Message]:
     return out
 
 
+def _with_audience(seed: int, size: int, stream: list[Message]) -> list[Message]:
+    """`stream` with the large membership change a quarter in and again three quarters in
+    (its own lane: the second is posted once the first got its 200)."""
+    rng = random.Random(f"chaos-audience/{seed}")
+    profiles = []
+    for n in audience_customers(size):
+        identity = card(n)
+        identities = [firehose_kit.identity(FIREHOSE_IDENTITY, identity)]
+        if rng.random() < 0.3:  # hashed copies beside the raw one, as mParticle sends
+            hashed = hashlib.sha256(identity.encode()).hexdigest()
+            identities.insert(0, firehose_kit.identity(FIREHOSE_IDENTITY, hashed, "sha256"))
+        audiences = [firehose_kit.audience(AUDIENCE_ID, "add", AUDIENCE_TRIGGER)]
+        profiles.append(firehose_kit.profile(identities, audiences))
+    request_id = str(uuid.uuid5(_FIREHOSE_IDS, f"audience-{seed}"))
+    body = firehose_kit.membership_request(
+        profiles, request_id=request_id, connector_id=CONNECTOR_ID, key=EXTERNAL_KEY
+    )
+    asked = firehose.membership(body, FIREHOSE_IDENTITY, {})
+    if len(asked.rewards) != size or asked.rejected:
+        raise AssertionError(f"the large audience asks for {len(asked.rewards)} rewards")
+    first = Message(
+        f"audience-{AUDIENCE_ID}".encode(),
+        orjson.dumps(body),
+        AUDIENCE,
+        route=FIREHOSE,
+        references=tuple(r.reference for r in asked.rewards),
+    )
+    out = list(stream)
+    out.insert(len(out) * 3 // 4, replace(first, kind=AUDIENCE_REDELIVERED))
+    out.insert(len(out) // 4, first)
+    return out
+
+
 def _via_firehose(message: Message, rng: random.Random) -> Message:
     """The membership change whose reward request is `message`'s (its reference derived
-    from the Firehose request id, the audience and the user, as the edge does)."""
+    from the user, the audience and the action reference, as the edge does)."""
     request = RewardRequest.from_bytes(message.value)
     cause = request.cause
     audience = int(str(cause.audience_id).rsplit("-", 1)[1])

@@ -68,10 +68,11 @@ class Profile:
     plan: Plan
     budget_seconds: float  # the whole round, start to verdict
     rewards: int  # about this many reward requests AIR can grant (chaos/load.py)
+    audience: int = 0  # profiles in the large Firehose membership change (chaos/load.py)
 
 
-QUICK = Profile("quick", 150, 3_000, 10, 40.0, Plan(gap=(10.0, 14.0)), 115.0, 100)
-DEFAULT = Profile("default", 1_000, 20_000, 25, 240.0, Plan(), 570.0, 400)
+QUICK = Profile("quick", 150, 3_000, 10, 40.0, Plan(gap=(10.0, 14.0)), 115.0, 100, 300)
+DEFAULT = Profile("default", 1_000, 20_000, 25, 240.0, Plan(), 570.0, 400, 5_000)
 
 
 def progress(message: str) -> None:
@@ -245,7 +246,12 @@ class Round:
         self.work.mkdir(parents=True, exist_ok=True)
         profile = self.profile
         load = load_mod.build(
-            self.seed, profile.wallets, profile.min_events, profile.bad_inputs, profile.rewards
+            self.seed,
+            profile.wallets,
+            profile.min_events,
+            profile.bad_inputs,
+            profile.rewards,
+            profile.audience,
         )
         actions = faults_mod.schedule(self.seed, profile.produce_seconds, self.plan)
         progress(
@@ -255,7 +261,8 @@ class Round:
             f"requests for {len(load.customers)} customers ({len(load.grantable)} to grant, "
             f"{load.count(load_mod.REWARD_REDELIVERED)} re-delivered, {len(load.refused)} to "
             f"refuse); to the edges: {load.routed(load_mod.WEBHOOK)} notifications to the AIR "
-            f"webhook, {load.routed(load_mod.FIREHOSE)} Firehose membership changes, "
+            f"webhook, {load.routed(load_mod.FIREHOSE)} Firehose membership changes (one of "
+            f"{load.audience} profiles, sent twice), "
             f"{load.routed(load_mod.CONNECT)} Connect calls; {profile.produce_seconds:.0f}s of "
             f"production, {len(actions)} faults; work dir {self.work}"
         )
@@ -904,9 +911,12 @@ class Round:
             placed = production.placed[i] if i < len(production.placed) else None
             where = f"#{i} (not acked)"
             if message.route != load_mod.KAFKA:
-                hits = on_topic.get(message.reference, [])
+                hits = [h for r in message.asks for h in on_topic.get(r, [])]
                 where = f"#{i} {production.posted.get(i, 'posted, never answered 200')}: "
-                where += _hits(hits, topic, offsets) if hits else "not on the reward topic"
+                if message.references:  # each reference's hits are in its own story
+                    where += f"{len(hits)} requests for {len(message.asks)} on the reward topic"
+                else:
+                    where += _hits(hits, topic, offsets) if hits else "not on the reward topic"
                 if any(offsets.get((topic, h.partition), 0) > h.offset for h in hits):
                     passed.add(message.value)
             elif placed is not None:
@@ -915,10 +925,13 @@ class Round:
                 if committed > placed[1]:
                     passed.add(message.value)
             produced.setdefault(message.value, []).append(where)
-        by_reference = {m.reference: m.value for m in load.rewards if m.reference}
+        by_reference = {r: m.value for m in load.rewards for r in m.asks}
+        by_asks = {m.value: m.asks for m in load.rewards}
         on_dlq = {r.value: r for r in dead}
 
         def story(value: bytes, reference: str) -> str:
+            many = len(by_asks.get(value, ())) > 1  # one of many: where its own request went
+            own = f"; its request {_hits(on_topic.get(reference, []), topic, offsets)}"
             requests = asked.get(reference, [])
             answers = ", ".join(_air_answer(r) for r in requests) or "never"
             letter = on_dlq.get(value)
@@ -930,6 +943,7 @@ class Round:
             )
             where = ", ".join(produced.get(value, [])) or "never produced"
             state = "committed past it" if value in passed else "not committed yet"
+            where += own if many else ""
             return f"produced {where}, {state}; AIR answered: {answers}{dead_lettered}"
 
         lines: list[str] = []

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pytest
 from aiohttp import web
@@ -257,3 +257,13 @@ def test_copies_in_kafka_beyond_what_each_edge_was_sent() -> None:
         for ref in (b"b'fh-1'", b"b'fh-1'", b"b'in-1'", b"kafka", b"kafka")
     ]
     assert repeats(load, on_input, on_rewards) == {WEBHOOK: 2, FIREHOSE: 1, CONNECT: 0}
+
+
+def test_a_membership_change_of_many_profiles_counts_each_reference() -> None:
+    big = Message(b"a", b"fh-big", "audience", route=FIREHOSE, references=("r1", "r2", "r3"))
+    load = Load(seed=1, wallets=0, messages=(), rewards=(big, replace(big, kind="again")))
+    on_rewards = [
+        b'{"identity_value":"1","reference":"' + ref + b'"}'
+        for ref in (b"r1", b"r1", b"r2", b"r2", b"r2", b"r3", b"other")
+    ]
+    assert repeats(load, [], on_rewards) == {WEBHOOK: 0, FIREHOSE: 1, CONNECT: 0}

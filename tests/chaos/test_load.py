@@ -12,6 +12,9 @@ import pytest
 
 import mappers
 from chaos.load import (
+    AUDIENCE,
+    AUDIENCE_REDELIVERED,
+    AUDIENCE_TRIGGER,
     BAD_KINDS,
     CONNECT,
     CONNECTOR_ID,
@@ -29,6 +32,7 @@ from chaos.load import (
     UNREADABLE_REWARD,
     WEBHOOK,
     Message,
+    audience_customers,
     build,
     card,
 )
@@ -215,3 +219,45 @@ def test_the_firehose_requests_are_mparticles(firehose_oracle: dict[str, Check])
     check = firehose_oracle["AudienceMembershipChangeRequest"]
     bodies = [orjson.loads(m.value) for m in load.rewards if m.route == FIREHOSE]
     assert bodies and [check(b) for b in bodies] == [[] for _ in bodies]
+
+
+def test_a_large_audience_sent_twice_asks_for_each_profile_once() -> None:
+    plain, load = build(4, 150, rewards=400), build(4, 150, rewards=400, audience=500)
+    assert [m for m in load.rewards if m.kind not in (AUDIENCE, AUDIENCE_REDELIVERED)] == list(
+        plain.rewards
+    )
+    kinds = [m.kind for m in load.rewards]
+    first, again = kinds.index(AUDIENCE), kinds.index(AUDIENCE_REDELIVERED)
+    n = len(plain.rewards)  # the copy goes in three quarters in, then the first a quarter in
+    assert (first, again, kinds.count(AUDIENCE), kinds.count(AUDIENCE_REDELIVERED)) == (
+        (n + 1) // 4,
+        n * 3 // 4 + 1,
+        1,
+        1,
+    )
+    big, copy = load.rewards[first], load.rewards[again]
+    assert (copy.value, copy.references, copy.route) == (big.value, big.references, FIREHOSE)
+    membership = firehose.membership(orjson.loads(big.value), FIREHOSE_IDENTITY, {})
+    assert not membership.rejected
+    assert [r.identity_value for r in membership.rewards] == [
+        card(n) for n in audience_customers(500)
+    ]
+    assert {t for r in membership.rewards for t in r.triggers} == {AUDIENCE_TRIGGER}
+    assert big.asks == tuple(r.reference for r in membership.rewards)
+    assert len(set(big.asks)) == 500
+    at = load.grantable.index(big.asks[0])  # the audience's, together, among the others
+    assert load.grantable[at : at + 500] == list(big.asks)
+    assert load.grantable[:at] + load.grantable[at + 500 :] == plain.grantable
+    wallets = [w["walletId"] for w in load.air_wallets()]
+    assert wallets == [w["walletId"] for w in plain.air_wallets()] + [
+        str(n) for n in audience_customers(500)
+    ]
+
+
+def test_the_large_audience_is_mparticles(firehose_oracle: dict[str, Check]) -> None:
+    load = build(4, 150, rewards=400, audience=300)
+    [big] = [m for m in load.rewards if m.kind == AUDIENCE]
+    body = orjson.loads(big.value)
+    assert firehose_oracle["AudienceMembershipChangeRequest"](body) == []
+    hashed = [p for p in body["user_profiles"] if len(p["user_identities"]) == 2]
+    assert 0.2 < len(hashed) / 300 < 0.4  # some with a hashed copy beside the raw identity
