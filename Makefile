@@ -11,7 +11,7 @@ help:
 	@echo "make test      lint, type-check and run every test (starts its own Kafka)"
 	@echo "make demo      run the connector end to end on local Kafka + local mParticle"
 	@echo "make bench     benchmarks (QUICK=1 for a smoke run)"
-	@echo "make chaos     the connector under faults (QUICK=1, ROUNDS=N, SEED=N to replay)"
+	@echo "make chaos     the connector under faults (QUICK=1, PROFILE=rolling, ROUNDS=N, SEED=N)"
 
 install: $(STAMP)
 
@@ -51,7 +51,7 @@ bench: kafka-fetch
 
 # Faults on a seeded schedule; the last line is the verdict (`chaos: ... lost 0 ...`).
 chaos: kafka-fetch
-	$(BIN)/python -m chaos $(if $(QUICK),--quick,) $(if $(ROUNDS),--rounds $(ROUNDS),) $(if $(SEED),--seed $(SEED),)
+	$(BIN)/python -m chaos $(if $(QUICK),--quick,) $(if $(PROFILE),--profile $(PROFILE),) $(if $(ROUNDS),--rounds $(ROUNDS),) $(if $(SEED),--seed $(SEED),)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,4 +1,4 @@
-"""`python -m chaos [--quick] [--rounds N] [--seed N] [--no-faults] [--reject N]
+"""`python -m chaos [--quick | --profile P] [--rounds N] [--seed N] [--no-faults] [--reject N]
 [--air-regrants] [--keep]` (`make chaos`).
 
 Each round prints `chaos: seed N` first and its verdict line last; with several rounds a
@@ -14,13 +14,20 @@ import argparse
 import random
 import sys
 
-from chaos.run import DEFAULT, QUICK, Outcome, Round, terminate_as_interrupt
+from chaos.run import DEFAULT, PROFILES, QUICK, Outcome, Round, terminate_as_interrupt
 from chaos.verdict import totals_line
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m chaos", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="~3,000 events, at most 2 minutes")
+    parser.add_argument(
+        "--profile",
+        choices=sorted(PROFILES),
+        default=None,
+        help="default: faults mixed in; quick: the same, ~3,000 events; rolling: no faults, "
+        "a rolling restart and scaling 3 -> 1 -> 3 -> 1, where a duplicate fails the round",
+    )
     parser.add_argument("--rounds", type=int, default=1, help="rounds, each with a new seed")
     parser.add_argument("--seed", type=int, default=None, help="replay (round k: seed + k - 1)")
     parser.add_argument(
@@ -46,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 1_000_000)
-    profile = QUICK if args.quick else DEFAULT
+    profile = PROFILES[args.profile] if args.profile else QUICK if args.quick else DEFAULT
     outcomes: list[Outcome] = []
     with terminate_as_interrupt():
         try:

@@ -13,11 +13,14 @@ from a random generator of their own, so a seed's other faults stay what they we
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 SIGKILL = "sigkill"
 SIGTERM = "sigterm"
 BROKER_RESTART = "broker_restart"
+SCALE_IN = "scale_in"  # SIGTERM, and the worker stays down
+SCALE_OUT = "scale_out"  # a worker that was down starts
+MOVES = (SIGTERM, SCALE_IN, SCALE_OUT)
 ENDPOINT = "endpoint"
 ENDPOINT_KINDS = ("rate_limit", "server_error", "slow", "drop", "drop_after_accept")
 AIR = "air"  # the local AIR's POST /_mock/faults
@@ -38,6 +41,10 @@ class Action:
     def describe(self) -> str:
         if self.kind in (SIGKILL, SIGTERM):
             return f"{self.kind.upper()} worker {self.worker}, restart after {self.pause:.1f}s"
+        if self.kind == SCALE_IN:
+            return f"scale in: SIGTERM worker {self.worker}, no restart"
+        if self.kind == SCALE_OUT:
+            return f"scale out: start worker {self.worker}"
         if self.kind == BROKER_RESTART:
             return f"stop the Kafka broker for {self.pause:.1f}s, then start it again"
         body = ", ".join(f"{k}={v}" for k, v in self.changes)
@@ -61,6 +68,7 @@ class Plan:
     air_slot: float = 8.0  # seconds per AIR episode; 0: no AIR faults
     air_timeout: float = 3.0  # AIRMP_AIR_TIMEOUT_SECONDS: some slow answers exceed it
     enabled: bool = True
+    rolling: bool = False  # the moves of a deploy and of autoscaling, no faults
 
     @staticmethod
     def none(workers: int = 3) -> Plan:
@@ -71,6 +79,8 @@ def schedule(seed: int, duration: float, plan: Plan) -> list[Action]:
     """Every fault of a round, in time order, from the seed alone."""
     if not plan.enabled:
         return []
+    if plan.rolling:
+        return rolling(duration, plan.workers)
     if min(plan.gap) <= 0 or plan.endpoint_slot <= 0 or plan.air_slot < 0:
         raise ValueError("fault gaps must be positive")
     rng = random.Random(f"chaos-faults/{seed}")
@@ -84,6 +94,18 @@ def schedule(seed: int, duration: float, plan: Plan) -> list[Action]:
         actions += _episodes(air_rng, duration, plan.air_slot, plan.air_timeout, AIR)
     order = {SIGKILL: 0, SIGTERM: 0, BROKER_RESTART: 1, ENDPOINT: 2, AIR: 3}
     return sorted(actions, key=lambda a: (a.at, order[a.kind], a.worker))
+
+
+def rolling(duration: float, workers: int) -> list[Action]:
+    """A rolling restart of every worker, then scale in to one, out to all, in to one;
+    evenly over the first 85% of `duration`, so the last move settles under load."""
+    extra = range(workers - 1, 0, -1)  # the highest first, as a StatefulSet scales in
+    steps: list[list[Action]] = [[Action(0, SIGTERM, worker=w, pause=0.5)] for w in range(workers)]
+    steps.append([Action(0, SCALE_IN, worker=w) for w in extra])
+    steps.append([Action(0, SCALE_OUT, worker=w) for w in reversed(extra)])
+    steps.append([Action(0, SCALE_IN, worker=w) for w in extra])
+    gap = duration * 0.85 / len(steps)
+    return [replace(a, at=gap * (i + 0.5)) for i, step in enumerate(steps) for a in step]
 
 
 def _worker_faults(rng: random.Random, duration: float, plan: Plan) -> list[Action]:

@@ -70,9 +70,16 @@ class Profile:
     rewards: int  # about this many reward requests AIR can grant (chaos/load.py)
     audience: int = 0  # profiles in the large Firehose membership change (chaos/load.py)
 
+    @property
+    def exact(self) -> bool:
+        """Graceful moves only (`Plan.rolling`): a batch accepted twice fails the round."""
+        return self.plan.rolling
+
 
 QUICK = Profile("quick", 150, 3_000, 10, 40.0, Plan(gap=(10.0, 14.0)), 115.0, 100, 300)
 DEFAULT = Profile("default", 1_000, 20_000, 25, 240.0, Plan(), 570.0, 400, 5_000)
+ROLLING = Profile("rolling", 600, 12_000, 10, 200.0, Plan(rolling=True), 480.0, 200, 1_000)
+PROFILES = {p.name: p for p in (QUICK, DEFAULT, ROLLING)}
 
 
 def progress(message: str) -> None:
@@ -119,6 +126,7 @@ class Slot:
     restart_at: float | None = None  # monotonic time of the planned restart
     terminating_since: float | None = None  # SIGTERM sent, waiting for the exit
     pause: float = 1.0  # before the restart that follows the current fault
+    down: bool = False  # scaled in: stays stopped until scaled out
     started_at: float = 0.0
     exits: list[int] = field(default_factory=list)
 
@@ -205,10 +213,13 @@ class Outcome:
     work: Path
     seconds: float
     error: str = ""
+    exact: bool = False  # a duplicate fails the round too (graceful moves only)
 
     @property
     def ok(self) -> bool:
-        return self.verdict is not None and self.verdict.ok and not self.error
+        if self.verdict is None or self.error:
+            return False
+        return self.verdict.ok and not (self.exact and self.verdict.duplicates)
 
 
 class Round:
@@ -233,6 +244,7 @@ class Round:
         self.work = ROOT / "var" / "chaos" / f"{stamp}-seed-{seed}"
         self.app_id = f"chaos-{seed}"
         self.notes: list[str] = []
+        self.summary: list[str] = []  # lines printed before the verdict
         self.executed: Counter[str] = Counter()
         self.timed_out = False
         self.started = time.monotonic()
@@ -325,6 +337,8 @@ class Round:
             air.faults(**faults_mod.ENDPOINT_AFTER_PRODUCTION)
             want = {r["batch"]["source_request_id"] for r in records}
             self._wait_done(want, known_bad, load, slots, watch, background, env)
+            if self.profile.exact:
+                self._moves_summary(background, env)
             self._stop_workers(slots)
             accepted.poll(all_requests=True)
             granted.poll()
@@ -405,7 +419,7 @@ class Round:
 
     def _report(self, verdict: Verdict | None, diagnostics: list[str], error: str) -> Outcome:
         seconds = time.monotonic() - self.started
-        outcome = Outcome(self.seed, verdict, self.work, seconds, error)
+        outcome = Outcome(self.seed, verdict, self.work, seconds, error, self.profile.exact)
         print(f"  edges: {self.poster.summary()}", file=self.out)
         for note in self.notes:
             print(f"  note: {note}", file=self.out)
@@ -421,7 +435,7 @@ class Round:
                 f"events than `airmp map` says, e.g. {verdict.differing[0]}",
                 file=self.out,
             )
-        for line in diagnostics:
+        for line in diagnostics + self.summary:
             print(f"  {line}", file=self.out)
         if error:
             print(f"  harness error: {error}", file=self.out)
@@ -464,7 +478,7 @@ class Round:
             # still honours AIR's Retry-After, 1-2 s here).
             "AIRMP_SINK_MAX_BACKOFF_SECONDS": "4",
             "AIRMP_AIR_MAX_BACKOFF_SECONDS": "4",
-            "AIRMP_SINK_SHUTDOWN_GRACE_SECONDS": "5",
+            "AIRMP_DELIVERY_GRACE_SECONDS": "5",
             "AIRMP_AIR_TIMEOUT_SECONDS": f"{self.profile.plan.air_timeout:g}",
             # The edges, as the harness calls them (chaos/edges.py).
             "AIRMP_AIR_WEBHOOK_TOKEN": WEBHOOK_TOKEN,
@@ -597,8 +611,12 @@ class Round:
             held = time.monotonic() - down
             progress(f"[{self._t():4.0f}s] broker back after {held:.1f}s")
             return held
+        if action.kind in (faults_mod.SCALE_IN, faults_mod.SCALE_OUT):
+            return self._scale(action, slots[action.worker])
         # The planned worker, or the next one running (the planned one may be restarting).
         order = [slots[(action.worker + i) % len(slots)] for i in range(len(slots))]
+        if self.plan.rolling:  # a rolling restart's order is the plan's
+            order = order[:1]
         slot = next((s for s in order if s.running and not s.terminating_since), None)
         if slot is None or slot.worker.process is None:
             self.notes.append(f"{action.describe()}: no worker running, skipped")
@@ -613,6 +631,19 @@ class Round:
             slot.terminating_since = time.monotonic()
             slot.restart_at = None
         slot.pause = action.pause
+        return 0.0
+
+    def _scale(self, action: Action, slot: Slot) -> float:
+        """Scale in (SIGTERM, no restart) or out (start a worker that was down)."""
+        if action.kind == faults_mod.SCALE_OUT:
+            slot.down = False
+            slot.start("scale out")
+        elif slot.running and slot.worker.process is not None:
+            slot.down = True
+            slot.worker.process.send_signal(signal.SIGTERM)
+            slot.terminating_since = time.monotonic()
+        else:
+            self.notes.append(f"{action.describe()}: not running, skipped")
         return 0.0
 
     def _tend(self, slots: list[Slot]) -> None:
@@ -638,7 +669,9 @@ class Round:
                         self.notes.append(f"worker {slot.index} exited {status} on SIGTERM")
                     progress(f"[{self._t():4.0f}s] worker {slot.index} exited with {status}")
                     slot.terminating_since = None
-                    slot.restart_at = now + slot.pause
+                    slot.restart_at = None if slot.down else now + slot.pause
+                    if slot.down:
+                        slot.worker.process = None
                 continue
             if slot.restart_at is not None:
                 if now >= slot.restart_at:
@@ -673,8 +706,7 @@ class Round:
         deadline = self.started + self.profile.budget_seconds - SHUTDOWN_RESERVE
         bootstrap = env["AIRMP_KAFKA_BOOTSTRAP_SERVERS"]
         reward_topic = env["AIRMP_REWARD_TOPIC"]
-        topics = [env["AIRMP_INPUT_TOPIC"], f"{self.app_id}-air-by-wallet"]
-        topics += [env["AIRMP_RECORDS_TOPIC"], env["AIRMP_AUDIENCE_TOPIC"], reward_topic]
+        topics = self._topics(env)
         bad, refused, grantable = set(known_bad), set(load.refused), set(load.grantable)
         dead_seen: set[bytes] = set()
         refused_seen: set[bytes] = set()
@@ -705,7 +737,7 @@ class Round:
                         kafka_helper.lag(bootstrap, self.app_id, [reward_topic]), 60
                     )
                     committed = lag == 0
-                elif idle and all(s.running and not s.terminating_since for s in slots):
+                elif idle and all(s.down or (s.running and not s.terminating_since) for s in slots):
                     lag = background.call(kafka_helper.lag(bootstrap, self.app_id, topics), 60)
                     settled = lag == 0
             done = committed
@@ -732,6 +764,35 @@ class Round:
                 self.timed_out = True
                 return
             time.sleep(1)
+
+    def _topics(self, env: dict[str, str]) -> list[str]:
+        """Every topic the group consumes."""
+        topics = [env["AIRMP_INPUT_TOPIC"], f"{self.app_id}-air-by-wallet"]
+        return [
+            *topics,
+            env["AIRMP_RECORDS_TOPIC"],
+            env["AIRMP_AUDIENCE_TOPIC"],
+            env["AIRMP_REWARD_TOPIC"],
+        ]
+
+    def _moves_summary(self, background: Background, env: dict[str, str]) -> None:
+        """After graceful moves: the records produced more than once (what the sink would
+        send twice), and the group's lag, waited for until 0 (at most 60 s)."""
+        bootstrap = env["AIRMP_KAFKA_BOOTSTRAP_SERVERS"]
+        on_records = background.call(
+            kafka_helper.read_topic(bootstrap, env["AIRMP_RECORDS_TOPIC"]), 150
+        )
+        copies = Counter(m.value for m in on_records)
+        twice = sum(n - 1 for n in copies.values())
+        deadline, lag = time.monotonic() + 60, -1
+        while lag != 0 and time.monotonic() < deadline:
+            lag = background.call(kafka_helper.lag(bootstrap, self.app_id, self._topics(env)), 60)
+            time.sleep(0 if lag == 0 else 2)
+        moves = ", ".join(f"{k} {n}" for k, n in sorted(self.executed.items()))
+        self.summary.append(
+            f"moves: {moves}; records produced twice {twice} of {len(on_records)}; "
+            f"group lag at the end {lag}"
+        )
 
     # ------------------------------------------------------------------ diagnostics
 

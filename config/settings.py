@@ -11,7 +11,14 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mappers.currencies import is_currency
@@ -56,7 +63,11 @@ class Settings(BaseSettings):
     """All settings; the field name upper-cased with `AIRMP_` before it is the variable."""
 
     model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, case_sensitive=False, extra="ignore", frozen=True
+        env_prefix=ENV_PREFIX,
+        case_sensitive=False,
+        extra="ignore",
+        frozen=True,
+        populate_by_name=True,
     )
 
     # --- Kafka ---------------------------------------------------------------------------
@@ -117,7 +128,16 @@ class Settings(BaseSettings):
     # a re-send may group differently and mParticle could not drop the duplicate.
     sink_merge_user_batches: bool = False
     sink_max_backoff_seconds: float = Field(60.0, gt=0)
-    sink_shutdown_grace_seconds: float = Field(10.0, ge=0, le=600)
+    # How long a delivery in flight (to mParticle or AIR) may go on once the worker is told
+    # to stop or its partitions are revoked; the old name still works.
+    delivery_grace_seconds: float = Field(
+        10.0,
+        ge=0,
+        le=600,
+        validation_alias=AliasChoices(
+            "AIRMP_DELIVERY_GRACE_SECONDS", "AIRMP_SINK_SHUTDOWN_GRACE_SECONDS"
+        ),
+    )
 
     # --- AIR as a destination: rewards (and SPEND.VOID look-ups) -------------------------
     # Without a client id and secret the reward path is off (the worker says so at start).

@@ -311,12 +311,18 @@ class LedgerConsumer(faust_aiokafka.Consumer):
             await self.seek_wait({tp: self.ledger.base[tp] for tp in fresh})
 
     async def on_partitions_revoked(self, revoked: set[TP]) -> None:
-        for tp in revoked:
-            self.ledger.forget(tp)
-            self._holes.pop(tp, None)
-            self._pending.pop(tp, None)
-            self._held.pop(tp, None)
-        await super().on_partitions_revoked(revoked)
+        """Faust's revocation (wait for the agents, commit), then forget the partitions.
+        In that order: what the agents completed since the last commit is committed before
+        the partitions go, so their next owner, or this worker again, does not redo it (a
+        graceful move re-sends nothing). Forgotten first, the commit skipped them."""
+        try:
+            await super().on_partitions_revoked(revoked)
+        finally:
+            for tp in revoked:
+                self.ledger.forget(tp)
+                self._holes.pop(tp, None)
+                self._pending.pop(tp, None)
+                self._held.pop(tp, None)
 
     # -- holes ---------------------------------------------------------------------------
 

@@ -32,7 +32,12 @@ from streams.dead_letters import Stage
 from streams.lanes import Lanes
 from streams.offsets import hold
 from streams.pipeline import Air, Pipeline
-from streams.stopping import Rebalancing, rebalancing, unless_stopping, wait_forever
+from streams.stopping import (
+    Rebalancing,
+    rebalancing,
+    unless_stopping,
+    wait_forever,
+)
 
 log = logging.getLogger("airmp.rewards")
 
@@ -92,7 +97,8 @@ async def trigger_until_answered(
     while True:
         try:
             call = client.trigger(request.identity_value, request.reference, request.triggers)
-            result = await unless_stopping(p, asyncio.ensure_future(call), leave_on_rebalance=True)
+            task = asyncio.ensure_future(call)
+            result = await unless_stopping(p, task, on_rebalance=p.settings.delivery_grace_seconds)
         except AirCredentialsRejected as exc:
             p.health.rewards_stopped = f"AIR rejected the credentials: {exc}"
             log.critical(
@@ -114,7 +120,7 @@ async def trigger_until_answered(
         if delay is None:
             delay = backoff_delay(attempt, cap=cap)
         pause = asyncio.ensure_future(asyncio.sleep(delay))
-        await unless_stopping(p, pause, leave_on_rebalance=True)
+        await unless_stopping(p, pause, on_rebalance=0)
 
 
 def granted_references(air: Air, key: bytes) -> dict[str, object]:

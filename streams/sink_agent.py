@@ -87,7 +87,9 @@ async def deliver_until_accepted(
     while True:
         task = asyncio.ensure_future(sink.deliver(records))
         try:
-            report: DeliveryReport = await unless_stopping(p, task, leave_on_rebalance=True)
+            report: DeliveryReport = await unless_stopping(
+                p, task, on_rebalance=p.settings.delivery_grace_seconds
+            )
             p.health.sink_stopped = None
             return report
         except AuthenticationFailed as exc:
@@ -103,4 +105,4 @@ async def deliver_until_accepted(
             p.health.sink_stopped = str(exc)
             log.critical("SINK STOPPED: %s; retrying in 60 s, nothing is acked.", exc)
             pause = asyncio.ensure_future(asyncio.sleep(60))
-            await unless_stopping(p, pause, leave_on_rebalance=True)
+            await unless_stopping(p, pause, on_rebalance=0)

@@ -1,17 +1,21 @@
 """Leaving without committing what a delivery target has not yet accepted.
 
-Faust's shutdown and its rebalances wait for every event an agent took to be acked. The
-sink and reward agents must not complete an event mParticle or AIR has not accepted, and
-they retry without end while the target is down, so:
+Faust's shutdown and its rebalances wait for every event an agent took to be acked, and
+the worker commits what its agents completed before it lets the partitions go
+(streams/offsets.py). The sink and reward agents must not complete an event mParticle or
+AIR has not accepted, and they retry without end while the target is down, so a delivery
+in flight gets `AIRMP_DELIVERY_GRACE_SECONDS` to finish:
 
-- on SIGTERM they give an unfinished delivery `AIRMP_SINK_SHUTDOWN_GRACE_SECONDS`, then
-  commit what the other agents finished and exit with status 75: the rest is delivered
-  after the restart;
-- when a rebalance revokes the partitions (flow control suspended), a delivery still
-  retrying is left (`Rebalancing`): its events are acked for Faust but not completed for
-  the ledger, so nothing of them is committed and the partition's next owner does them
-  again (the same batch ids, the same reward references). Without this, one target's
-  outage stalls every rebalance of the group until the target is back.
+- on SIGTERM, then the worker commits what the agents finished and exits with status 75:
+  the rest is delivered after the restart;
+- when a rebalance revokes the partitions (flow control suspended), then it is left
+  (`Rebalancing`): its events are acked for Faust but not completed for the ledger, so
+  nothing of them is committed and the partition's next owner does them again (the same
+  batch ids, the same reward references). A wait between attempts, or for credentials, is
+  left at once. Without this, one target's outage would stall every rebalance of the
+  group until the target is back; with the grace, a graceful move re-sends nothing a
+  healthy target answered within it.
+
 """
 
 from __future__ import annotations
@@ -39,25 +43,32 @@ def rebalancing(p: Pipeline) -> bool:
 
 
 async def unless_stopping(
-    p: Pipeline, task: asyncio.Future[T], *, leave_on_rebalance: bool = False
+    p: Pipeline, task: asyncio.Future[T], *, on_rebalance: float | None = None
 ) -> T:
     """Await `task`; when the worker is stopping and it has not finished within the grace
-    period, leave without completing (see `abandon`); with `leave_on_rebalance`, raise
-    `Rebalancing` (the task cancelled) when a rebalance starts meanwhile."""
+    period, leave without completing (see `abandon`). With `on_rebalance` (seconds), once
+    a rebalance starts the task gets that long, then is cancelled and `Rebalancing` raised."""
+    grace = p.settings.delivery_grace_seconds
+    loop = asyncio.get_running_loop()
     stopping_since: float | None = None
+    rebalance_since: float | None = None
     while True:
-        if leave_on_rebalance and rebalancing(p):
-            task.cancel()
-            raise Rebalancing()
+        now = loop.time()
+        if on_rebalance is not None and rebalancing(p):
+            rebalance_since = now if rebalance_since is None else rebalance_since
+            if now - rebalance_since >= on_rebalance:
+                task.cancel()
+                raise Rebalancing()
+        else:
+            rebalance_since = None
+        if p.app.should_stop:
+            stopping_since = now if stopping_since is None else stopping_since
+            if now - stopping_since >= grace:
+                task.cancel()
+                await abandon(p)
         done, _ = await asyncio.wait({task}, timeout=0.5)
         if done:
             return task.result()
-        if p.app.should_stop:
-            now = asyncio.get_running_loop().time()
-            stopping_since = stopping_since or now
-            if now - stopping_since >= p.settings.sink_shutdown_grace_seconds:
-                task.cancel()
-                await abandon(p)
 
 
 async def wait_forever(p: Pipeline) -> Any:
@@ -65,7 +76,7 @@ async def wait_forever(p: Pipeline) -> Any:
     target that refused the credentials, whose events wait in Kafka until an operator fixes
     them and restarts."""
     forever = asyncio.ensure_future(asyncio.Event().wait())
-    return await unless_stopping(p, forever, leave_on_rebalance=True)
+    return await unless_stopping(p, forever, on_rebalance=0)
 
 
 async def abandon(p: Pipeline) -> None:

@@ -166,7 +166,7 @@ def test_wrong_credentials_stop_the_sink_and_commit_nothing(
         kafka_bootstrap,
         tmp_path,
         **{**endpoint.env(), "AIRMP_MPARTICLE_API_SECRET": secret},
-        AIRMP_SINK_SHUTDOWN_GRACE_SECONDS="2",
+        AIRMP_DELIVERY_GRACE_SECONDS="2",
     )
     asyncio.run(
         produce(kafka_bootstrap, env["AIRMP_INPUT_TOPIC"], [(None, n) for n in notifications])

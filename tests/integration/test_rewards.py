@@ -177,7 +177,7 @@ def test_refused_credentials_stop_rewards_until_fixed_and_void_asks_air(
     env = worker_env(kafka_bootstrap, tmp_path, AIRMP_SINK_ENABLED="false")
     requests = [reward(c, f"c-{c}") for c in CUSTOMERS[:5]]
     produce_requests(kafka_bootstrap, env, requests)
-    wrong = {**env, **air.env(secret="not-the-secret"), "AIRMP_SINK_SHUTDOWN_GRACE_SECONDS": "1"}
+    wrong = {**env, **air.env(secret="not-the-secret"), "AIRMP_DELIVERY_GRACE_SECONDS": "1"}
     worker = start(tmp_path, "w1", wrong)
     ready_url = f"http://127.0.0.1:{env['AIRMP_WEB_PORT']}/readyz"
     try:

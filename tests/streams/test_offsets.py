@@ -174,6 +174,26 @@ def test_the_app_commits_by_the_ledger(app: faust.App) -> None:
     assert isinstance(app.consumer, LedgerConsumer)
 
 
+async def test_a_revocation_commits_what_was_finished_before_the_partition_goes(
+    app: faust.App, tp: TP
+) -> None:
+    # Faust commits in its revocation callback (after waiting for the agents). The ledger
+    # used to forget the revoked partitions before it: that commit found nothing, and the
+    # next owner did 30..33 again (a rolling restart re-sent ~1 s of every worker's work).
+    consumer: Any = await sought(app, tp)
+    for offset in range(30, 34):
+        process(app, message(tp, offset))
+    seen: list[tuple[list[TP], int | None]] = []
+
+    async def faust_revocation(revoked: set[TP]) -> None:  # the app's, as far as commits go
+        seen.append((list(consumer._filter_tps_with_pending_acks()), committable(consumer, tp)))
+
+    consumer._on_partitions_revoked = faust_revocation
+    await consumer.on_partitions_revoked({tp})
+    assert seen == [([tp], 34)]
+    assert list(consumer._filter_tps_with_pending_acks()) == []  # then forgotten
+
+
 def test_ledger_advances_over_finished_and_absent_offsets() -> None:
     tp = TP("t", 0)
     ledger = Ledger()

@@ -47,8 +47,11 @@ async def air() -> AsyncIterator[LocalAir]:
         yield local
 
 
-def _pipeline(air: LocalAir, secret: str = SECRET) -> tuple[Pipeline, ChannelT]:
+def _pipeline(
+    air: LocalAir, secret: str = SECRET, grace: float = 10.0
+) -> tuple[Pipeline, ChannelT]:
     settings = load_settings(
+        delivery_grace_seconds=grace,
         kafka_bootstrap_servers="127.0.0.1:9",
         store="memory://",
         app_id="rewards",
@@ -183,3 +186,31 @@ async def test_a_rebalance_leaves_a_reward_still_retrying_uncompleted(
     assert acked  # Faust's rebalance is not held up ...
     assert event.message.offset not in done  # ... and the ledger has it unfinished
     assert air.state.granted == {} and dead_letters.empty()
+
+
+@pytest.mark.parametrize(("grace", "granted"), [(5.0, True), (0.2, False)])
+async def test_a_rebalance_gives_a_request_in_flight_the_grace_period(
+    air: LocalAir, grace: float, granted: bool
+) -> None:
+    # AIR answers after 1 s. Within the grace the grant is written and completed: the
+    # partition's next owner has nothing to ask again. Past it, the request is left.
+    p, dead_letters = _pipeline(air, grace=grace)
+    agent = _agent(p)
+    air.faults.update({"delay_seconds": 1.0})
+    request = _request(CARDS[2], "r-in-flight")
+    async with agent.test_context() as test:
+        event = await test.put(value=request.to_bytes(), key=request.key, wait=False)
+        deadline = asyncio.get_running_loop().time() + WAIT
+        while not air.state.requests and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)
+        p.app.flow_control.suspend()  # a rebalance begins while AIR is answering
+        while not event.message.acked and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+        p.app.flow_control.resume()
+    consumer = p.app.consumer
+    assert isinstance(consumer, LedgerConsumer)
+    done = consumer.ledger.done.get(event.message.tp, set())
+    assert (event.message.offset in done) is granted
+    assert p.air is not None
+    assert (request.reference in rewards.granted_references(p.air, request.key)) is granted
+    assert dead_letters.empty()
