@@ -143,9 +143,10 @@ def pipeline(app: faust.App, settings: Settings) -> Pipeline:
     options = mappers.MappingOptions.from_settings(settings)
     dead_letters = DeadLetterTopic(topics.dead_letters, secrets_of(settings))
     air = air_side(app, settings) if settings.air_enabled else None
-    return Pipeline(
-        app, settings, options, topics, wallet_state, audience_requests, dead_letters, air
-    )
+    p = Pipeline(app, settings, options, topics, wallet_state, audience_requests, dead_letters, air)
+    if settings.sink_enabled:  # keyed by walletId: batch ids mParticle accepted
+        p.sink_accepted = json_table(app, "sink-accepted", settings)
+    return p
 
 
 def air_side(app: faust.App, settings: Settings) -> Air:

@@ -35,6 +35,12 @@ CONSUMER_LAG = Gauge(
 )
 
 SINK_OBSERVER = sink_metrics(SINK_REGISTRY)
+SINK_REPEATS = Counter(
+    "airmp_sink_repeated_batches_total",
+    "Records whose batch mParticle had already accepted from this connector, met again and "
+    "completed without a request (a crash, a rebalance past the grace period, input mapped "
+    "again; streams/accepted.py)",
+)
 REREADS = Counter(
     "airmp_partition_rereads_total",
     "Partitions read again from a message the consumer skipped (see streams/offsets.py)",

@@ -61,4 +61,5 @@ class Pipeline:
     dead_letters: DeadLetterTopic
     air: Air | None = None
     edges: Edges | None = None  # the HTTP edges, when this worker serves them
+    sink_accepted: TableT[bytes, dict[str, object] | None] | None = None  # with the sink
     health: Health = field(default_factory=Health)

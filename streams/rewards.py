@@ -73,7 +73,7 @@ async def reward_one(air: Air, p: Pipeline, event: EventT) -> None:
         reason = f"{RewardFault.INVALID_REQUEST}: {str(exc).splitlines()[0]}"[:500]
         await _dead_letter(p, event, RewardFault.INVALID_REQUEST, reason, str(exc))
         return
-    if rebalancing(p):  # waited in its lane while a rebalance began: leave it
+    if rebalancing(p) or p.app.should_stop:  # waited in its lane meanwhile: leave it
         raise Rebalancing()
     if request.reference in granted_references(air, request.key):
         metrics.REWARDS.labels("already_granted").inc()

@@ -18,7 +18,7 @@ from faust import Stream
 from faust.types import EventT, StreamT
 
 from sinks import AuthenticationFailed, DeliveryError, DeliveryReport, MParticleSink
-from streams import metrics
+from streams import accepted, metrics
 from streams.dead_letters import Fault, Stage
 from streams.offsets import complete
 from streams.pipeline import Pipeline
@@ -42,9 +42,40 @@ async def deliver_records(p: Pipeline, stream: StreamT) -> None:
 
 
 async def deliver(p: Pipeline, sink: MParticleSink, events: list[EventT]) -> None:
+    sources, records = await _records(p, events)  # the rest is dead-lettered already
+    if p.sink_accepted is not None:
+        again = accepted.repeated(p.sink_accepted, sources, records)
+        metrics.SINK_REPEATS.inc(sum(again))  # accepted before: completed, not sent
+        sources = [e for e, a in zip(sources, again, strict=True) if not a]
+        records = [r for r, a in zip(records, again, strict=True) if not a]
+    try:
+        report = await deliver_until_accepted(p, sink, records)
+    except Rebalancing:
+        # Acked for Faust's rebalance, completed unless dead-lettered or accepted before:
+        # the rest goes out again from the partition's next owner (the same ids).
+        left = {id(e) for e in sources}
+        for event in events:
+            if id(event) in left:
+                event.ack()
+            else:
+                complete(event)
+        return
+    refused = {r.index for r in report.refused}
+    for r in report.refused:
+        await p.dead_letters.send(
+            sources[r.index], kind=r.reason, reason=str(r.reason), stage=Stage.SINK, detail=r.detail
+        )
+    if p.sink_accepted is not None:
+        taken = [i for i in range(len(sources)) if i not in refused]
+        accepted.remember(p.sink_accepted, [sources[i] for i in taken], [records[i] for i in taken])
+    for event in events:
+        complete(event)
+
+
+async def _records(p: Pipeline, events: list[EventT]) -> tuple[list[EventT], list[Any]]:
+    """The events that hold a record, and their records; the others dead-lettered."""
     records: list[Any] = []
     sources: list[EventT] = []  # sources[i] is the event records[i] came from
-    not_records: list[EventT] = []  # dead-lettered already
     for event in events:
         try:
             record = orjson.loads(event.value)
@@ -55,30 +86,10 @@ async def deliver(p: Pipeline, sink: MParticleSink, events: list[EventT]) -> Non
             await p.dead_letters.send(
                 event, kind=Fault.NOT_A_RECORD, reason=reason, stage=Stage.SINK
             )
-            not_records.append(event)
             continue
         sources.append(event)
         records.append(record)
-    try:
-        report = await deliver_until_accepted(p, sink, records)
-    except Rebalancing:
-        # Acked for Faust's rebalance, completed only if dead-lettered already: the rest
-        # goes out again from the partition's next owner (the same source_request_ids).
-        for event in not_records:
-            complete(event)
-        for event in sources:
-            event.ack()
-        return
-    for refused in report.refused:
-        await p.dead_letters.send(
-            sources[refused.index],
-            kind=refused.reason,
-            reason=str(refused.reason),
-            stage=Stage.SINK,
-            detail=refused.detail,
-        )
-    for event in events:
-        complete(event)
+    return sources, records
 
 
 async def deliver_until_accepted(

@@ -7,7 +7,8 @@ AIR has not accepted, and they retry without end while the target is down, so a 
 in flight gets `AIRMP_DELIVERY_GRACE_SECONDS` to finish:
 
 - on SIGTERM, then the worker commits what the agents finished and exits with status 75:
-  the rest is delivered after the restart;
+  the rest is delivered after the restart (a reward request still waiting in its lane is
+  left at once, uncompleted: its partition's next owner sends it);
 - when a rebalance revokes the partitions (flow control suspended), then it is left
   (`Rebalancing`): its events are acked for Faust but not completed for the ledger, so
   nothing of them is committed and the partition's next owner does them again (the same
@@ -79,9 +80,15 @@ async def wait_forever(p: Pipeline) -> Any:
     return await unless_stopping(p, forever, on_rebalance=0)
 
 
+_ABANDONING: list[bool] = []  # one caller commits and exits; the others wait for it
+
+
 async def abandon(p: Pipeline) -> None:
     """Commit what the agents completed, then exit: what is left is delivered after the
     restart."""
+    if _ABANDONING:
+        await asyncio.Event().wait()
+    _ABANDONING.append(True)
     log.critical(
         "stopping with undelivered work: it stays uncommitted and is done after the restart"
     )

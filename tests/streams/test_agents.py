@@ -8,6 +8,7 @@ mParticle endpoint on loopback."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
 from functools import partial
@@ -21,7 +22,7 @@ from faust.types import ChannelT, EventT
 
 import mappers
 from config import Settings, load_settings
-from streams import agents, sink_agent
+from streams import agents, metrics, sink_agent
 from streams.app import app_options, pipeline
 from streams.dead_letters import DeadLetterTopic
 from streams.logs import secrets_of
@@ -204,6 +205,48 @@ async def test_sink_agent_delivers_and_dead_letters_what_mparticle_refuses() -> 
     assert _headers(invalid)["airmp-stage"] == b"sink"
     assert b"rejected" in _headers(invalid)["airmp-detail"].lower()
     assert p.health.sink_stopped is None
+
+
+async def _acked(event: EventT) -> bool:
+    deadline = asyncio.get_running_loop().time() + 10
+    while not event.message.acked and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.02)
+    return bool(event.message.acked)
+
+
+async def test_sink_agent_sends_a_batch_mparticle_accepted_only_once() -> None:
+    # A record met again (its partition read again, its input mapped again) is completed
+    # without a request: its batch id is in the sink-accepted table.
+    async with LocalEndpoint(KEY, SECRET) as endpoint:
+        settings = _settings(
+            mparticle_api_endpoint=endpoint.base_url,
+            mparticle_api_key=KEY,
+            mparticle_api_secret=SECRET,
+            sink_linger_seconds=0.05,
+        )
+        p = _pipeline(settings)
+        agent = _agent(p, sink_agent.deliver_records, p.topics.records)
+        first, second = (
+            CASES["POSCONNECT.WALLET.SETTLE"]()[1],
+            CASES["POSCONNECT.WALLET.SPEND"]()[1],
+        )
+        second["batch"]["source_request_id"] = "6f1b5b1e-0000-5000-8000-000000000003"
+        before = metrics.SINK_REPEATS._value.get()
+        async with agent.test_context() as test:
+            sent = await test.put(value=orjson.dumps(first), key=b"w", wait=False)
+            assert await _acked(sent)
+            twice = [
+                await test.put(value=orjson.dumps(r), key=b"w", wait=False)
+                for r in (first, second, second)
+            ]
+            assert [await _acked(e) for e in twice] == [True, True, True]
+        assert p.sink_accepted is not None
+        remembered = p.sink_accepted.get(b"w")
+
+    assert endpoint.state.accepted == [first["batch"], second["batch"]]
+    assert metrics.SINK_REPEATS._value.get() - before == 2
+    ids = [first["batch"]["source_request_id"], second["batch"]["source_request_id"]]
+    assert remembered == {"ids": ids}
 
 
 def test_create_app_wires_four_agents_on_the_pipeline_topics() -> None:

@@ -9,7 +9,8 @@ import dataclasses
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import orjson
 import pytest
@@ -23,6 +24,7 @@ from streams.dead_letters import DeadLetterTopic
 from streams.offsets import App, LedgerConsumer
 from streams.pipeline import Pipeline, Topics
 from streams.source import headers_dict
+from streams.stopping import Rebalancing
 from testkit.local_air import LocalAir
 
 CLIENT_ID, SECRET = "agent-air-client", "agent-air-secret"
@@ -214,3 +216,16 @@ async def test_a_rebalance_gives_a_request_in_flight_the_grace_period(
     assert p.air is not None
     assert (request.reference in rewards.granted_references(p.air, request.key)) is granted
     assert dead_letters.empty()
+
+
+async def test_a_request_still_in_its_lane_is_left_when_the_worker_stops(air: LocalAir) -> None:
+    # On SIGTERM only requests in flight get the grace period: one that has not started
+    # is left uncompleted at once (its partition's next owner sends it).
+    p, _ = _pipeline(air)
+    assert p.air is not None
+    request = _request(CARDS[1], "r-stopping")
+    p.app._stopped.set()  # what mode's Service.stop sets first: should_stop
+    event = cast(EventT, SimpleNamespace(value=request.to_bytes(), key=request.key))
+    with pytest.raises(Rebalancing):
+        await rewards.reward_one(p.air, p, event)
+    assert air.state.requests == []
