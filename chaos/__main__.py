@@ -26,7 +26,8 @@ def main(argv: list[str] | None = None) -> int:
         choices=sorted(PROFILES),
         default=None,
         help="default: faults mixed in; quick: the same, ~3,000 events; rolling: no faults, "
-        "a rolling restart and scaling 3 -> 1 -> 3 -> 1, where a duplicate fails the round",
+        "a rolling restart and scaling 3 -> 1 -> 3 -> 1; restarts: two workers restarted "
+        "gracefully six times in a minute. In the last two a duplicate fails the round",
     )
     parser.add_argument("--rounds", type=int, default=1, help="rounds, each with a new seed")
     parser.add_argument("--seed", type=int, default=None, help="replay (round k: seed + k - 1)")

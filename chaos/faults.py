@@ -69,6 +69,8 @@ class Plan:
     air_timeout: float = 3.0  # AIRMP_AIR_TIMEOUT_SECONDS: some slow answers exceed it
     enabled: bool = True
     rolling: bool = False  # the moves of a deploy and of autoscaling, no faults
+    restart_rounds: int = 1  # rolling: restarts of every worker in turn
+    scaling: bool = True  # rolling: then 1 -> all -> 1 workers
 
     @staticmethod
     def none(workers: int = 3) -> Plan:
@@ -80,7 +82,7 @@ def schedule(seed: int, duration: float, plan: Plan) -> list[Action]:
     if not plan.enabled:
         return []
     if plan.rolling:
-        return rolling(duration, plan.workers)
+        return rolling(duration, plan.workers, plan.restart_rounds, plan.scaling)
     if min(plan.gap) <= 0 or plan.endpoint_slot <= 0 or plan.air_slot < 0:
         raise ValueError("fault gaps must be positive")
     rng = random.Random(f"chaos-faults/{seed}")
@@ -96,14 +98,18 @@ def schedule(seed: int, duration: float, plan: Plan) -> list[Action]:
     return sorted(actions, key=lambda a: (a.at, order[a.kind], a.worker))
 
 
-def rolling(duration: float, workers: int) -> list[Action]:
-    """A rolling restart of every worker, then scale in to one, out to all, in to one;
-    evenly over the first 85% of `duration`, so the last move settles under load."""
+def rolling(duration: float, workers: int, rounds: int = 1, scaling: bool = True) -> list[Action]:
+    """`rounds` rolling restarts of every worker, then (`scaling`) scale in to one, out to
+    all, in to one; evenly over the first 85% of `duration`, so the last move settles
+    under load."""
     extra = range(workers - 1, 0, -1)  # the highest first, as a StatefulSet scales in
-    steps: list[list[Action]] = [[Action(0, SIGTERM, worker=w, pause=0.5)] for w in range(workers)]
-    steps.append([Action(0, SCALE_IN, worker=w) for w in extra])
-    steps.append([Action(0, SCALE_OUT, worker=w) for w in reversed(extra)])
-    steps.append([Action(0, SCALE_IN, worker=w) for w in extra])
+    steps = [
+        [Action(0, SIGTERM, worker=w, pause=0.5)] for _ in range(rounds) for w in range(workers)
+    ]
+    if scaling:
+        steps.append([Action(0, SCALE_IN, worker=w) for w in extra])
+        steps.append([Action(0, SCALE_OUT, worker=w) for w in reversed(extra)])
+        steps.append([Action(0, SCALE_IN, worker=w) for w in extra])
     gap = duration * 0.85 / len(steps)
     return [replace(a, at=gap * (i + 0.5)) for i, step in enumerate(steps) for a in step]
 

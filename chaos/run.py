@@ -46,7 +46,6 @@ from testkit.localkafka import LocalKafka
 from testkit.processes import AIRMP, ROOT, Air, Endpoint, Worker, free_port
 
 T = TypeVar("T")
-WORKERS = 3
 PARTITIONS = 6
 MAX_DETAILS = 20  # lost events described one by one
 SHUTDOWN_RESERVE = 15.0  # seconds of a round's budget kept for stopping and judging
@@ -79,7 +78,10 @@ class Profile:
 QUICK = Profile("quick", 150, 3_000, 10, 40.0, Plan(gap=(10.0, 14.0)), 115.0, 100, 300)
 DEFAULT = Profile("default", 1_000, 20_000, 25, 240.0, Plan(), 570.0, 400, 5_000)
 ROLLING = Profile("rolling", 600, 12_000, 10, 200.0, Plan(rolling=True), 480.0, 200, 1_000)
-PROFILES = {p.name: p for p in (QUICK, DEFAULT, ROLLING)}
+# Issue 22's measurement: two workers, six graceful restarts in a minute, no scaling.
+TWO_WORKERS = Plan(workers=2, rolling=True, restart_rounds=3, scaling=False)
+RESTARTS = Profile("restarts", 100, 2_400, 10, 60.0, TWO_WORKERS, 240.0, 50, 0)
+PROFILES = {p.name: p for p in (QUICK, DEFAULT, ROLLING, RESTARTS)}
 
 
 def progress(message: str) -> None:
@@ -307,7 +309,7 @@ class Round:
                 self.notes.append(f"`airmp map` dead-letters {len(map_dead)} journey inputs")
             background = Background()
             background.call(_ensure_topics(env), timeout=60)
-            slots = [self._slot(i, env) for i in range(WORKERS)]
+            slots = [self._slot(i, env) for i in range(self.plan.workers)]
             for slot in slots:
                 slot.start("first start")
             self._wait_ready(slots, timeout=90)

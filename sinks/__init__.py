@@ -1,7 +1,14 @@
 """Delivery over HTTP: to mParticle's S2S Events API (`MParticleSink`) and to AIR's wallet
 API (`AirClient`). No Faust and no settings here (`from_settings` reads them by name)."""
 
-from sinks.air import AirClient, AirCredentialsRejected, AirOutcome, AirResult, auth_hash
+from sinks.air import (
+    AirClient,
+    AirCredentialsRejected,
+    AirOutcome,
+    AirResult,
+    NotSent,
+    auth_hash,
+)
 from sinks.air_lookups import ReferenceLookups
 from sinks.backoff import backoff_delay
 from sinks.client import AuthenticationFailed, DeliveryError, MParticleSink
@@ -17,6 +24,7 @@ __all__ = [
     "DeliveryError",
     "DeliveryReport",
     "MParticleSink",
+    "NotSent",
     "Pacing",
     "ReferenceLookups",
     "RefusalReason",

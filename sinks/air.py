@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -117,6 +117,15 @@ class AirCredentialsRejected(Exception):
         self.body = body
 
 
+class NotSent(Exception):
+    """The caller's `may_send` said no once the request had its turn: nothing was sent."""
+
+
+def _ask(may_send: Callable[[], bool] | None, method: str, path: str) -> None:
+    if may_send is not None and not may_send():
+        raise NotSent(f"{method} {path}")
+
+
 class AirClient:
     """Signed calls to an AIR wallet domain (e.g. https://wallet.sandbox.uk.eagleeye.com,
     or with an API prefix such as https://host/2.0), over one keep-alive connection pool,
@@ -187,11 +196,16 @@ class AirClient:
         await self._client.aclose()
 
     async def trigger(
-        self, identity_value: str, reference: str, triggers: Sequence[str]
+        self,
+        identity_value: str,
+        reference: str,
+        triggers: Sequence[str],
+        may_send: Callable[[], bool] | None = None,
     ) -> AirResult:
         """POST /services/trigger: reward the wallet with that identity for the SBA
         `triggers`, under the idempotency key `reference`. DONE carries the wallet
-        transaction AIR created."""
+        transaction AIR created. `may_send` is asked once the request has an in-flight
+        slot and the rate limiter's turn (which may take a while): False raises `NotSent`."""
         if not identity_value:
             raise ValueError("identity_value is empty")
         if not reference:
@@ -199,7 +213,7 @@ class AirClient:
         if isinstance(triggers, str) or not triggers or not all(triggers):
             raise ValueError("triggers must be a non-empty list of trigger references")
         body = trigger_body(identity_value, reference, list(triggers))
-        return await self._call("POST", TRIGGER_PATH, body)
+        return await self._call("POST", TRIGGER_PATH, body, may_send)
 
     async def wallet_transaction(
         self, wallet_id: str | int, wallet_transaction_id: str | int
@@ -222,13 +236,20 @@ class AirClient:
         request.headers[HASH_HEADER] = auth_hash(request.url.raw_path, body, self._secret)
         return request
 
-    async def _call(self, method: str, path: str, body: bytes) -> AirResult:
+    async def _call(
+        self, method: str, path: str, body: bytes, may_send: Callable[[], bool] | None = None
+    ) -> AirResult:
         request = self._signed(method, path, body)
+        # Asked at each wait's end, so that requests queued behind a slot or the rate
+        # limiter when the caller lets go leave at once (and take no token).
+        _ask(may_send, method, path)
         async with self._in_flight:
+            _ask(may_send, method, path)
             await self._limiter.acquire(1)
             loop = asyncio.get_running_loop()
             started = loop.time()
             try:
+                _ask(may_send, method, path)
                 response = await self._client.send(request)
             except httpx.TimeoutException:
                 return self._no_answer("timeout", loop.time() - started, method, path)

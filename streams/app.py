@@ -202,6 +202,11 @@ def app_options(settings: Settings) -> dict[str, Any]:
         "TableManager": TableManager,
         "broker_session_timeout": settings.kafka_session_timeout_seconds,
         "broker_heartbeat_interval": min(3.0, settings.kafka_session_timeout_seconds / 3),
+        # A revocation waits for deliveries in flight (AIRMP_DELIVERY_GRACE_SECONDS) and
+        # commits before the worker rejoins; the group waits that long for it, so no joining
+        # worker gets a partition its previous owner has not committed (docs/reliability.md).
+        "broker_rebalance_timeout": rebalance_timeout(settings),
+        "broker_request_timeout": max(90.0, rebalance_timeout(settings) + 30.0),  # the join
         "producer_acks": -1,
         # Any notification the input topic took must fit the by-wallet and dead-letter topics.
         "producer_max_request_size": settings.kafka_max_bytes,
@@ -212,6 +217,11 @@ def app_options(settings: Settings) -> dict[str, Any]:
         "broker_commit_every": 1000,
         "broker_commit_interval": 1.0,
     }
+
+
+def rebalance_timeout(settings: Settings) -> float:
+    """Faust's default (60 s), or the delivery grace and 30 s for the commit if longer."""
+    return max(60.0, settings.delivery_grace_seconds + 30.0)
 
 
 def rocksdb_options(settings: Settings) -> dict[str, int] | None:

@@ -25,7 +25,7 @@ from functools import partial
 from faust.types import EventT, StreamT
 
 from mappers.rewards import RewardRequest
-from sinks import AirClient, AirCredentialsRejected, AirResult, backoff_delay
+from sinks import AirClient, AirCredentialsRejected, AirResult, NotSent, backoff_delay
 from streams import metrics
 from streams.agents import events, guarded
 from streams.dead_letters import Stage
@@ -94,11 +94,19 @@ async def trigger_until_answered(
 ) -> AirResult:
     """AIR's answer, done or refused: transient failures are retried without end."""
     attempt = 0
+
+    def may_send() -> bool:  # asked once the request's turn came: still ours to send?
+        return not (rebalancing(p) or p.app.should_stop)
+
     while True:
         try:
-            call = client.trigger(request.identity_value, request.reference, request.triggers)
+            call = client.trigger(
+                request.identity_value, request.reference, request.triggers, may_send
+            )
             task = asyncio.ensure_future(call)
             result = await unless_stopping(p, task, on_rebalance=p.settings.delivery_grace_seconds)
+        except NotSent:
+            raise Rebalancing() from None  # left uncompleted: the next owner sends it
         except AirCredentialsRejected as exc:
             p.health.rewards_stopped = f"AIR rejected the credentials: {exc}"
             log.critical(

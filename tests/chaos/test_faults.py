@@ -15,12 +15,14 @@ from chaos.faults import (
     BROKER_RESTART,
     ENDPOINT,
     ENDPOINT_KINDS,
+    SCALE_IN,
+    SCALE_OUT,
     SIGKILL,
     SIGTERM,
     Plan,
     schedule,
 )
-from chaos.run import DEFAULT, QUICK, Profile
+from chaos.run import DEFAULT, QUICK, RESTARTS, ROLLING, Profile
 from testkit.processes import ROOT
 
 _SNIPPET = (
@@ -88,3 +90,28 @@ def test_no_faults_and_too_short_a_run() -> None:
     assert schedule(7, 45, Plan.none()) == []
     with pytest.raises(ValueError, match="worker faults"):
         schedule(7, 12, Plan())
+
+
+def test_the_rolling_plan_restarts_each_worker_then_scales_in_out_and_in() -> None:
+    actions = schedule(5, 200.0, ROLLING.plan)
+    assert [(a.kind, a.worker) for a in actions] == [
+        (SIGTERM, 0),
+        (SIGTERM, 1),
+        (SIGTERM, 2),
+        (SCALE_IN, 2),
+        (SCALE_IN, 1),
+        (SCALE_OUT, 1),
+        (SCALE_OUT, 2),
+        (SCALE_IN, 2),
+        (SCALE_IN, 1),
+    ]
+    times = sorted({a.at for a in actions})
+    assert times == pytest.approx([170 / 6 * (i + 0.5) for i in range(6)])
+    assert schedule(5, 200.0, ROLLING.plan) == schedule(6, 200.0, ROLLING.plan)  # no seed
+    assert ROLLING.exact and not DEFAULT.exact
+
+
+def test_the_restarts_plan_restarts_two_workers_six_times() -> None:
+    actions = schedule(5, 60.0, RESTARTS.plan)
+    assert [(a.kind, a.worker) for a in actions] == [(SIGTERM, 0), (SIGTERM, 1)] * 3
+    assert all(a.pause == 0.5 for a in actions) and RESTARTS.plan.workers == 2

@@ -20,6 +20,7 @@ from sinks.air import (
     AirCredentialsRejected,
     AirOutcome,
     AirResult,
+    NotSent,
     auth_hash,
     trigger_body,
 )
@@ -560,3 +561,23 @@ async def test_the_secret_is_in_no_repr_error_or_log(
     for text in shown:
         assert SECRET not in text
         assert wrong not in text
+
+
+async def test_a_request_its_caller_let_go_while_it_waited_is_not_sent(
+    local_air: LocalAir, make_client: MakeClient
+) -> None:
+    # One slot: the second request waits behind the first, which AIR answers slowly; the
+    # caller lets go meanwhile (a worker stopping), so the second leaves unsent.
+    local_air.faults.update({"delay_seconds": 0.5})
+    client = make_client(max_in_flight=1)
+    ours = [True]
+    first = asyncio.ensure_future(client.trigger(CARD, "r-first", ["WELCOME5000"], lambda: ours[0]))
+    second = asyncio.ensure_future(
+        client.trigger(CARD, "r-second", ["WELCOME5000"], lambda: ours[0])
+    )
+    await asyncio.sleep(0.1)  # the first is with AIR, the second waits for its slot
+    ours[0] = False
+    assert (await first).done  # in flight already: it finishes
+    with pytest.raises(NotSent, match="POST /services/trigger"):
+        await second
+    assert [r.reference for r in local_air.state.requests] == ["r-first"]

@@ -44,3 +44,22 @@ async def test_faust_would_yield_to_the_loop_on_every_send() -> None:
 def test_create_app_makes_the_worker_app() -> None:
     settings = load_settings(kafka_bootstrap_servers="127.0.0.1:9", store="memory://")
     assert type(worker_app.create_app(settings)) is worker_app.App
+
+
+def test_the_group_waits_for_a_revocation_that_gives_deliveries_their_grace() -> None:
+    def timeouts(grace: float) -> tuple[float, float]:
+        settings = load_settings(
+            kafka_bootstrap_servers="127.0.0.1:9", store="memory://", delivery_grace_seconds=grace
+        )
+        options = worker_app.app_options(settings)
+        return options["broker_rebalance_timeout"], options["broker_request_timeout"]
+
+    assert timeouts(10) == (60.0, 90.0)  # Faust's defaults
+    assert timeouts(120) == (150.0, 180.0)
+
+
+def test_the_old_name_of_the_grace_setting_still_works(monkeypatch: Any) -> None:
+    monkeypatch.setenv("AIRMP_SINK_SHUTDOWN_GRACE_SECONDS", "42")
+    assert load_settings().delivery_grace_seconds == 42.0
+    monkeypatch.setenv("AIRMP_DELIVERY_GRACE_SECONDS", "7")
+    assert load_settings().delivery_grace_seconds == 7.0
