@@ -275,8 +275,8 @@ class Round:
             f"requests for {len(load.customers)} customers ({len(load.grantable)} to grant, "
             f"{load.count(load_mod.REWARD_REDELIVERED)} re-delivered, {len(load.refused)} to "
             f"refuse); to the edges: {load.routed(load_mod.WEBHOOK)} notifications to the AIR "
-            f"webhook, {load.routed(load_mod.FIREHOSE)} Firehose membership changes (one of "
-            f"{load.audience} profiles, sent twice), "
+            f"webhook, {load.routed(load_mod.FIREHOSE)} Firehose membership changes"
+            f"{f' (one of {load.audience} profiles, sent twice)' if load.audience else ''}, "
             f"{load.routed(load_mod.CONNECT)} Connect calls; {profile.produce_seconds:.0f}s of "
             f"production, {len(actions)} faults; work dir {self.work}"
         )
