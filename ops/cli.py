@@ -28,6 +28,7 @@ from faust.cli.worker import worker as faust_worker
 from mode.utils.loops import get_event_loop
 
 from config import Settings, SettingsError, load_settings
+from ops import help as help_mod
 from streams.app import create_app
 from streams.dead_letters import Stage
 from streams.kafka import BrokerError, quiet_aiokafka
@@ -37,6 +38,8 @@ from streams.topics import ensure_topics
 
 if TYPE_CHECKING:
     from ops.dead_letters.letters import Selection
+
+FAUST_COMMANDS = frozenset(cli.commands)  # Faust's own, before ours are declared below
 
 
 @functools.cache
@@ -50,14 +53,16 @@ def read_settings() -> Settings:
 
 def main(argv: list[str] | None = None) -> None:
     """`airmp`; `argv` (default: the process's arguments) is for tests."""
+    show_all, args = help_mod.split_all(sys.argv[1:] if argv is None else argv)
+    help_mod.tidy(cli, FAUST_COMMANDS, show_all)
     app = create_app(read_settings(), **logging_options(read_settings()))
     # What `app.main()` does, with the default log level: the app is prepared for a command
     # by the command itself (faust.cli.base.AppCommand -> prepare_app).
-    cli(argv, app=app, default_map={"worker": {"loglevel": read_settings().log_level}})
+    cli(args, app=app, default_map={"worker": {"loglevel": read_settings().log_level}})
 
 
 class worker(faust_worker):
-    """Start worker instance for given app."""
+    """Run the connector: its agents, the HTTP edges, health and metrics."""
 
     # Defining the subclass registers it with Faust's group (Command.__init_subclass__), as
     # a command named after the class: in place of Faust's `worker`, same options and help.

@@ -80,3 +80,54 @@ def test_help_creates_no_topics(
     assert _main(argv) == 0
     assert calls == []
     assert "[default: info]" in capsys.readouterr().out
+
+
+OURS = ["dead-letters", "lag", "map", "mock-air", "mock-mparticle", "replay", "reward"]
+
+
+def _listed(out: str) -> list[str]:
+    """The command names of `--help`'s Commands section."""
+    section = out.split("Commands:\n", 1)[1]
+    return [line.split()[0] for line in section.splitlines() if line.startswith("  ")]
+
+
+def test_help_says_what_the_connector_does_and_lists_its_commands(
+    calls: Calls, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert "The Eagle Eye AIR <-> mParticle connector." in out
+    assert "Welcome" not in out and "--console-port" not in out and "--blocking-timeout" not in out
+    listed = _listed(out)
+    assert listed == sorted([*OURS, "worker"])  # Faust's internal commands hidden
+    assert not set(listed) & {"agents", "send", "tables", "livecheck", "reset", "models"}
+
+
+def test_all_lists_faust_commands_after_ours(
+    calls: Calls, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _main(["--all", "--help"]) == 0
+    out = capsys.readouterr().out
+    listed = _listed(out)
+    faust = ["agents", "clean-versions", "completion", "livecheck", "model", "models"]
+    faust += ["reset", "send", "tables"]
+    assert listed[-len(faust) :] == faust
+    assert "--console-port" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--all", "--help"], (True, ["--help"])),
+        (["-l", "info", "--all", "worker"], (False, ["-l", "info", "--all", "worker"])),
+        (["--all", "worker"], (True, ["worker"])),
+        (["dead-letters", "redrive", "--all"], (False, ["dead-letters", "redrive", "--all"])),
+        (["--help"], (False, ["--help"])),
+    ],
+)
+def test_only_a_leading_all_is_the_help_switch(
+    argv: list[str], expected: tuple[bool, list[str]]
+) -> None:
+    from ops.help import split_all
+
+    assert split_all(argv) == expected
