@@ -6,6 +6,7 @@ Invalid values stop start-up with one line that names the variable and what is a
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from enum import StrEnum
@@ -27,6 +28,8 @@ from mappers.vocabulary import API_DEFAULT_RATE_LIMIT, normalise_identity_key
 ENV_PREFIX = "AIRMP_"
 DEFAULT_MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 KAFKA_HEADROOM_BYTES = 64 * 1024  # keys, headers and record overhead beyond a notification
+MIN_SECRET_CHARS = 8
+SECRETS_DIR_VARIABLE = "AIRMP_SECRETS_DIR"  # one file per setting, named like its variable
 
 MPARTICLE_PODS = {
     "us1": "https://s2s.us1.mparticle.com",
@@ -258,6 +261,21 @@ class Settings(BaseSettings):
             raise ValueError(f"AIR is half configured: {missing} missing")
         return self
 
+    @model_validator(mode="after")
+    def _secrets_long_enough(self) -> Settings:
+        # Logs mask every occurrence of a secret's text: a short one would be masked inside
+        # ordinary words ("Wor**********er ready"), and it would be easy to guess anyway.
+        for name, field in type(self).model_fields.items():
+            value = getattr(self, name)
+            if field.annotation in (SecretStr, SecretStr | None) and value is not None:
+                length = len(value.get_secret_value())
+                if 0 < length < MIN_SECRET_CHARS:
+                    raise ValueError(
+                        f"{env_name(name)} is {length} character{'s' * (length > 1)} long; "
+                        f"a secret needs at least {MIN_SECRET_CHARS}"
+                    )
+        return self
+
     @property
     def air_enabled(self) -> bool:
         """AIR credentials are set: rewards are delivered and SPEND.VOID may ask AIR."""
@@ -284,17 +302,40 @@ def _describe(error: Mapping[str, Any]) -> str:
     message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
     if not error.get("loc"):  # a check across settings: its message names them (no values)
         return f"invalid settings: {message}"
-    field = str(error["loc"][0])
-    variable = ENV_PREFIX + field.upper()
-    secret = Settings.model_fields.get(field)
+    variable = str(error["loc"][0]).upper()  # a field name, or an alias: a variable
+    field = variable.removeprefix(ENV_PREFIX).lower()
+    variable = env_name(field) if field in Settings.model_fields else variable
+    secret = Settings.model_fields.get(field) or _aliased(variable)
     if secret is not None and secret.annotation in (SecretStr, SecretStr | None):
         return f"invalid setting {variable}: {message}"
     return f"invalid setting {variable}={error.get('input')!r}: {message}"
 
 
+def env_name(field: str) -> str:
+    """The variable of a setting: its first alias, else `AIRMP_` and its name upper-cased."""
+    alias = Settings.model_fields[field].validation_alias
+    if isinstance(alias, AliasChoices) and isinstance(alias.choices[0], str):
+        return alias.choices[0]
+    return ENV_PREFIX + field.upper()
+
+
+def _aliased(variable: str) -> Any:
+    for field in Settings.model_fields.values():
+        alias = field.validation_alias
+        if isinstance(alias, AliasChoices) and variable in alias.choices:
+            return field
+    return None
+
+
 def load_settings(**overrides: Any) -> Settings:
-    """Read the environment (and overrides); raise `SettingsError` with one clear line."""
+    """Read the environment, then the secrets directory (`AIRMP_SECRETS_DIR`: one file per
+    setting, named like its variable, as Kubernetes mounts a Secret; the environment wins),
+    and `overrides`; raise `SettingsError` with one clear line."""
+    secrets_dir = os.environ.get(SECRETS_DIR_VARIABLE) or None
+    if secrets_dir is not None and not os.path.isdir(secrets_dir):
+        raise SettingsError(f"{SECRETS_DIR_VARIABLE}={secrets_dir!r} is not a directory")
     try:
-        return Settings(**overrides)
+        # `_secrets_dir` is pydantic-settings' init argument, unknown to the type of __init__.
+        return Settings(_secrets_dir=secrets_dir, **overrides)  # type: ignore[call-arg]
     except ValidationError as exc:
         raise SettingsError("; ".join(_describe(e) for e in exc.errors())) from None

@@ -60,6 +60,13 @@ def test_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch) -> None
         ("AIRMP_KAFKA_BOOTSTRAP_SERVERS", "nohost", "must be host:port"),
         ("AIRMP_KAFKA_SECURITY_PROTOCOL", "TLS", "invalid setting AIRMP_KAFKA_SECURITY_PROTOCOL"),
         ("AIRMP_TOPIC_PARTITIONS", "0", "invalid setting AIRMP_TOPIC_PARTITIONS='0'"),
+        # An alias is the variable itself, not AIRMP_ + it.
+        ("AIRMP_DELIVERY_GRACE_SECONDS", "-1", "invalid setting AIRMP_DELIVERY_GRACE_SECONDS='-1'"),
+        (
+            "AIRMP_SINK_SHUTDOWN_GRACE_SECONDS",
+            "-1",
+            "invalid setting AIRMP_DELIVERY_GRACE_SECONDS='-1'",
+        ),
     ],
 )
 def test_invalid_values_name_the_variable(
@@ -111,3 +118,49 @@ def test_worker_help_needs_no_broker_and_keeps_fausts_options() -> None:
     result = subprocess.run([AIRMP, "worker", "--help"], env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "--loglevel" in result.stdout and "--web-port" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "length"),
+    [
+        ("AIRMP_MPARTICLE_API_SECRET", "x", "1 character"),
+        ("AIRMP_MPARTICLE_API_KEY", "k3y", "3 characters"),
+        ("AIRMP_KAFKA_SASL_PASSWORD", "1234567", "7 characters"),
+    ],
+)
+def test_a_short_secret_stops_start_up_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, length: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    expected = f"invalid settings: {variable} is {length} long; a secret needs at least 8"
+    assert str(info.value) == expected
+    monkeypatch.setenv(variable, "12345678")  # 8 is enough
+    load_settings()
+
+
+def test_secrets_are_read_from_the_secrets_directory(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # As Kubernetes mounts a Secret: one file per key, named like the variable; a trailing
+    # newline (echo > file) is not part of the secret; the environment wins over a file.
+    (tmp_path / "AIRMP_MPARTICLE_API_SECRET").write_text("secret-from-a-file\n")
+    (tmp_path / "AIRMP_AIR_WEBHOOK_TOKEN").write_text("token-from-a-file")
+    monkeypatch.setenv("AIRMP_SECRETS_DIR", str(tmp_path))
+    monkeypatch.setenv("AIRMP_AIR_WEBHOOK_TOKEN", "token-from-the-environment")
+    settings = load_settings()
+    assert settings.mparticle_api_secret.get_secret_value() == "secret-from-a-file"
+    assert settings.air_webhook_token.get_secret_value() == "token-from-the-environment"
+    (tmp_path / "AIRMP_EXTERNAL_KEY").write_text("short")
+    with pytest.raises(SettingsError, match="AIRMP_EXTERNAL_KEY is 5 characters long"):
+        load_settings()
+
+
+def test_a_secrets_directory_that_is_not_there_is_named(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("AIRMP_SECRETS_DIR", str(tmp_path / "nowhere"))
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    assert str(info.value) == f"AIRMP_SECRETS_DIR={str(tmp_path / 'nowhere')!r} is not a directory"

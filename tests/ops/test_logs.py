@@ -25,10 +25,12 @@ def test_filter_and_formatter_redact_every_secret() -> None:
 
 def test_config_holds_the_configured_secrets() -> None:
     settings = load_settings(
-        mparticle_api_key="the-key", mparticle_api_secret="the-secret", kafka_sasl_password="pw"
+        mparticle_api_key="the-api-key",
+        mparticle_api_secret="the-secret-value",
+        kafka_sasl_password="password",
     )
     config = logging_config(settings)
-    assert config["filters"]["redact"]["secrets"] == ["the-secret", "the-key", "pw"]
+    assert config["filters"]["redact"]["secrets"] == ["the-secret-value", "the-api-key", "password"]
 
 
 @pytest.mark.integration
