@@ -581,3 +581,22 @@ async def test_a_request_its_caller_let_go_while_it_waited_is_not_sent(
     with pytest.raises(NotSent, match="POST /services/trigger"):
         await second
     assert [r.reference for r in local_air.state.requests] == ["r-first"]
+
+
+async def test_a_secret_from_the_secrets_directory_signs_the_requests(
+    local_air: LocalAir, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # AIRMP_SECRETS_DIR as Kubernetes mounts a Secret: the file's secret is what the client
+    # signs with (AIR answers 401 to any other).
+    from config import load_settings
+
+    (tmp_path / "AIRMP_AIR_CLIENT_SECRET").write_text(SECRET + "\n")
+    monkeypatch.setenv("AIRMP_SECRETS_DIR", str(tmp_path))
+    settings = load_settings(air_client_id=CLIENT_ID, air_wallet_url=local_air.base_url)
+    async with AirClient.from_settings(settings, timeout=WAIT) as client:
+        assert (await client.trigger(CARD, "r-from-a-file", ["WELCOME5000"])).done
+    (tmp_path / "AIRMP_AIR_CLIENT_SECRET").write_text("another-secret")
+    settings = load_settings(air_client_id=CLIENT_ID, air_wallet_url=local_air.base_url)
+    async with AirClient.from_settings(settings, timeout=WAIT) as client:
+        with pytest.raises(AirCredentialsRejected):
+            await client.trigger(CARD, "r-wrong-file", ["WELCOME5000"])
