@@ -1,4 +1,8 @@
-"""Shared fixtures: the AIR samples, the mParticle schema oracle, and a real Kafka broker."""
+"""Shared fixtures: the AIR samples, the mParticle schema oracle, and a real Kafka broker.
+
+The samples and schemas are found by themselves where CI has them (`../shared` beside the
+checkout) when `AIR_SAMPLES_DIR` / `MPARTICLE_SCHEMA_DIR` are not set, so the README's
+`make test` runs what CI runs."""
 
 from __future__ import annotations
 
@@ -11,6 +15,24 @@ from typing import Any
 import pytest
 
 Check = Callable[[Any], list[str]]
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+KAFKA_IMAGE = "apache/kafka:4.1.1"
+NOTES: list[str] = []  # one line each, printed in pytest's summary
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for variable, path in (
+        ("AIR_SAMPLES_DIR", SHARED / "air-samples"),
+        ("MPARTICLE_SCHEMA_DIR", SHARED / "conformance" / "mparticle"),
+    ):
+        if not os.environ.get(variable) and path.is_dir():
+            os.environ[variable] = str(path)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for note in NOTES:
+        terminalreporter.write_line(f"note: {note}")
 
 
 @pytest.fixture(scope="session")
@@ -58,10 +80,16 @@ def kafka_bootstrap() -> Iterator[str]:
     if given:
         yield given
         return
-    if _docker_answers():
+    missing = _docker_images_missing() if _docker_answers() else None
+    if missing == []:
         with _apache_kafka_container() as bootstrap:
             yield bootstrap
         return
+    if missing:
+        NOTES.append(
+            f"Docker answers but {', '.join(missing)} cannot be had (no registry?): "
+            "the tests used the project's own Kafka launcher instead"
+        )
     from testkit.localkafka import LocalKafka
 
     with LocalKafka() as broker:
@@ -80,7 +108,7 @@ def _apache_kafka_container() -> Iterator[str]:
 
     port = free_port()
     container = (
-        DockerContainer("apache/kafka:4.1.1")
+        DockerContainer(KAFKA_IMAGE)
         .with_bind_ports(9092, port)
         .with_env("KAFKA_NODE_ID", "1")
         .with_env("KAFKA_PROCESS_ROLES", "broker,controller")
@@ -100,6 +128,27 @@ def _apache_kafka_container() -> Iterator[str]:
     with container:
         wait_for_logs(container, "Kafka Server started", timeout=120)
         yield f"127.0.0.1:{port}"
+
+
+def _docker_images_missing() -> list[str]:
+    """The images the testcontainers path needs that Docker neither has nor can pull."""
+    import docker
+    from testcontainers.core.config import testcontainers_config
+
+    client = docker.from_env(timeout=30)
+    wanted = [KAFKA_IMAGE]
+    if not testcontainers_config.ryuk_disabled:
+        wanted.append(testcontainers_config.ryuk_image)
+    missing = []
+    for image in wanted:
+        try:
+            client.images.get(image)
+        except Exception:
+            try:
+                client.images.pull(image)
+            except Exception:
+                missing.append(image)
+    return missing
 
 
 def _docker_answers() -> bool:
