@@ -72,7 +72,9 @@ def topic_row(settings: Settings, topic: TopicFacts, access_told: bool = True) -
     if topic.partitions != wanted:
         counts = f"{topic.partitions} partitions, AIRMP_TOPIC_PARTITIONS={wanted}"
         if topic.name not in (settings.input_topic, settings.dead_letter_topic):
-            return fail(name, f"{counts}: its table's changelog has {wanted} (Faust refuses it)")
+            return fail(
+                name, f"{counts}: its table's changelog has {wanted} (Faust: PartitionsMismatch)"
+            )
         if topic.name == settings.input_topic:
             counts += " (every notification goes through the by-wallet topic)"
     if not access_told or topic.operations == NOT_TOLD:
