@@ -52,6 +52,19 @@ def topic_config(settings: Settings) -> dict[str, str]:
     return {"max.message.bytes": str(settings.kafka_max_bytes)}
 
 
+def new_topics(settings: Settings, names: list[str]) -> list[NewTopic]:
+    """The topics as the worker creates them: partitions, replication, size limit."""
+    return [
+        NewTopic(
+            name,
+            settings.topic_partitions,
+            settings.topic_replication_factor,
+            topic_configs=topic_config(settings),
+        )
+        for name in names
+    ]
+
+
 def missing_message(settings: Settings, missing: list[str]) -> str:
     return (
         f"missing topics {', '.join(missing)} and AIRMP_TOPIC_AUTO_CREATE is false: create them "
@@ -69,16 +82,7 @@ async def ensure_topics(settings: Settings) -> list[str]:
         if missing and not settings.topic_auto_create:
             raise BrokerError(missing_message(settings, missing))
         if missing:
-            new = [
-                NewTopic(
-                    name,
-                    settings.topic_partitions,
-                    settings.topic_replication_factor,
-                    topic_configs=topic_config(settings),
-                )
-                for name in missing
-            ]
             with contextlib.suppress(TopicAlreadyExistsError):  # another worker won the race
-                await admin.create_topics(new)
+                await admin.create_topics(new_topics(settings, missing))
             log.info("created topics: %s", ", ".join(missing))
         return missing

@@ -19,14 +19,14 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError, for_code
 from aiokafka.protocol.group import HeartbeatRequest
 
 from config import Settings
 from ops.check.protocol import NOT_TOLD, AccessRequest
 from streams.kafka import KafkaClients, check_broker
-from streams.topics import topic_config, topic_names
+from streams.topics import new_topics, topic_names
 
 MISSING = "UnknownTopicOrPartitionError"
 GROUP_DENIED = "GroupAuthorizationFailedError"
@@ -110,17 +110,8 @@ async def _creation(
     admin: AIOKafkaAdminClient, settings: Settings, names: list[str]
 ) -> dict[str, str]:
     """The missing topics the broker would not create, with why (validate_only)."""
-    new = [
-        NewTopic(
-            name,
-            settings.topic_partitions,
-            settings.topic_replication_factor,
-            topic_configs=topic_config(settings),
-        )
-        for name in names
-    ]
     try:
-        response = await admin.create_topics(new, validate_only=True)
+        response = await admin.create_topics(new_topics(settings, names), validate_only=True)
     except KafkaError as exc:
         return {name: type(exc).__name__ for name in names}
     refused = {}
