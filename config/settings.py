@@ -91,6 +91,9 @@ class Settings(BaseSettings):
     dead_letter_topic: str = "air-dead-letters"
     topic_partitions: int = Field(6, ge=1, le=1000)
     topic_replication_factor: int = Field(1, ge=1, le=10)
+    # Off where topics are provisioned by a platform team: the worker then creates none and
+    # stops with one line naming the missing ones (Faust's changelog topics are Faust's own).
+    topic_auto_create: bool = Field(True, description="the worker creates missing topics")
     max_message_bytes: int = Field(
         DEFAULT_MAX_MESSAGE_BYTES,
         ge=1024 * 1024,

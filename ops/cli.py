@@ -225,6 +225,19 @@ def lag_command(
     sys.exit(run_lag(read_settings(), list(groups), as_json=as_json, max_lag=max_lag, watch=watch))
 
 
+@cli.command("check")
+@click.option("--json", "as_json", is_flag=True, help="one JSON object instead of a table")
+def check_command(as_json: bool) -> None:
+    """Check the settings and reach Kafka, mParticle and AIR without side effects.
+
+    One row per check: the brokers, the group, each topic, mParticle's and AIR's
+    credentials, the edges' tokens. Exit status: 0 all passed, 1 any failed.
+    """
+    from ops.check import run_check
+
+    sys.exit(run_check(read_settings(), as_json=as_json))
+
+
 @cli.command("replay")
 @click.option("--from-timestamp", metavar="T", help="ISO 8601 (UTC without offset) or epoch ms")
 @click.option("--from-offset", metavar="O|P:O,...", help="offset on every partition, or per one")

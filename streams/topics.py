@@ -15,7 +15,7 @@ from aiokafka.admin import NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from config import Settings
-from streams.kafka import TOPICS_TIMEOUT_MS, KafkaClients
+from streams.kafka import TOPICS_TIMEOUT_MS, BrokerError, KafkaClients
 
 log = logging.getLogger("airmp.topics")
 
@@ -52,23 +52,37 @@ def topic_config(settings: Settings) -> dict[str, str]:
     return {"max.message.bytes": str(settings.kafka_max_bytes)}
 
 
+def new_topics(settings: Settings, names: list[str]) -> list[NewTopic]:
+    """The topics as the worker creates them: partitions, replication, size limit."""
+    return [
+        NewTopic(
+            name,
+            settings.topic_partitions,
+            settings.topic_replication_factor,
+            topic_configs=topic_config(settings),
+        )
+        for name in names
+    ]
+
+
+def missing_message(settings: Settings, missing: list[str]) -> str:
+    return (
+        f"missing topics {', '.join(missing)} and AIRMP_TOPIC_AUTO_CREATE is false: create them "
+        f"({settings.topic_partitions} partitions) or set AIRMP_TOPIC_AUTO_CREATE=true"
+    )
+
+
 async def ensure_topics(settings: Settings) -> list[str]:
-    """Create the missing topics; return the names created. Raises `BrokerError` (one line)."""
+    """Create the missing topics; return the names created. Raises `BrokerError` (one line),
+    also when topics are missing and AIRMP_TOPIC_AUTO_CREATE is false."""
     async with KafkaClients(settings) as kafka:
         admin = await kafka.admin(request_timeout_ms=TOPICS_TIMEOUT_MS)
         existing = set(await admin.list_topics())
         missing = [name for name in topic_names(settings) if name not in existing]
+        if missing and not settings.topic_auto_create:
+            raise BrokerError(missing_message(settings, missing))
         if missing:
-            new = [
-                NewTopic(
-                    name,
-                    settings.topic_partitions,
-                    settings.topic_replication_factor,
-                    topic_configs=topic_config(settings),
-                )
-                for name in missing
-            ]
             with contextlib.suppress(TopicAlreadyExistsError):  # another worker won the race
-                await admin.create_topics(new)
+                await admin.create_topics(new_topics(settings, missing))
             log.info("created topics: %s", ", ".join(missing))
         return missing
