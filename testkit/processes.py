@@ -223,7 +223,7 @@ class Endpoint(LocalService):
     """`airmp mock-mparticle` in a subprocess on a free loopback port."""
 
     log_path: Path
-    api_key: str = "it-key"
+    api_key: str = "it-api-key"
     api_secret: str = "it-secret"
 
     def start(self) -> Endpoint:

@@ -7,10 +7,8 @@ from collections.abc import Mapping
 from pydantic import AliasChoices, SecretStr
 
 from config import Settings
-from config.settings import ENV_PREFIX
+from config.settings import ENV_PREFIX, MIN_SECRET_CHARS, SECRETS_DIR_VARIABLE
 from ops.check.rows import Row, fail, ok, skip
-
-MIN_SECRET_CHARS = 8  # shorter is guessable; also the start-up rule of issue 23's item 4
 
 # AIRMP_ variables that are no setting but read elsewhere: the test and demo tooling's
 # (testkit.localkafka, testkit.processes) and the secrets directory's.
@@ -21,7 +19,7 @@ NOT_SETTINGS = frozenset(
         "AIRMP_KAFKA_START_TIMEOUT",
         "AIRMP_TEST_CWD",
         "AIRMP_WEB_DISABLED",
-        "AIRMP_SECRETS_DIR",
+        SECRETS_DIR_VARIABLE,
     }
 )
 

@@ -82,7 +82,7 @@ def test_help_creates_no_topics(
     assert "[default: info]" in capsys.readouterr().out
 
 
-OURS = ["dead-letters", "lag", "map", "mock-air", "mock-mparticle", "replay", "reward"]
+OURS = ["check", "dead-letters", "lag", "map", "mock-air", "mock-mparticle", "replay", "reward"]
 
 
 def _listed(out: str) -> list[str]:
