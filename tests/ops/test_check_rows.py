@@ -198,13 +198,13 @@ def test_settings_row_names_unknown_variables() -> None:
 def test_edge_rows() -> None:
     rows = edge_rows(
         settings(
-            air_webhook_token=SecretStr("x7q2z"),
+            air_webhook_token=SecretStr("x7q2z-webhook"),
             mparticle_firehose_token=SecretStr(""),
             external_key=SecretStr("long-enough-key"),
         )
     )
     assert rows == [
-        fail("edges AIRMP_AIR_WEBHOOK_TOKEN", "shorter than 8 characters"),
+        ok("edges AIRMP_AIR_WEBHOOK_TOKEN", "set, 8 characters or more"),
         fail(
             "edges AIRMP_MPARTICLE_FIREHOSE_TOKEN",
             "unset: the Firehose edge takes membership changes from anyone",
@@ -215,7 +215,7 @@ def test_edge_rows() -> None:
             " refused (403)",
         ),
     ]
-    assert "x7q2z" not in render_table(rows)
+    assert "x7q2z-webhook" not in render_table(rows)
     off = edge_rows(settings(edges_enabled=False))
     assert {(r.status, r.reason) for r in off} == {
         (Status.skip, "edges off (AIRMP_EDGES_ENABLED=false)")
