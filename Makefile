@@ -4,7 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test unit integration lint typecheck demo bench chaos kafka-fetch clean help
+.PHONY: install test unit integration lint typecheck demo bench chaos kafka-fetch clean help \
+	image image-test
 
 help:
 	@echo "make install   create .venv and install the project with its test tools"
@@ -12,6 +13,8 @@ help:
 	@echo "make demo      run the connector end to end on local Kafka + local mParticle"
 	@echo "make bench     benchmarks (QUICK=1 for a smoke run)"
 	@echo "make chaos     the connector under faults (QUICK=1, PROFILE=rolling, ROUNDS=N, SEED=N)"
+	@echo "make image     build the container image (IMAGE=$(IMAGE), BASE_IMAGE=...)"
+	@echo "make image-test  the image as containers: the demo's loop, docker stop, a new worker"
 
 install: $(STAMP)
 
@@ -52,6 +55,23 @@ bench: kafka-fetch
 # Faults on a seeded schedule; the last line is the verdict (`chaos: ... lost 0 ...`).
 chaos: kafka-fetch
 	$(BIN)/python -m chaos $(if $(QUICK),--quick,) $(if $(PROFILE),--profile $(PROFILE),) $(if $(ROUNDS),--rounds $(ROUNDS),) $(if $(SEED),--seed $(SEED),)
+
+# The container image; its labels carry the version, the commit and the build time.
+IMAGE ?= air-mparticle:dev
+BASE_IMAGE ?= python:3.11-slim
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+image:
+	docker build --network host -t $(IMAGE) \
+	  --build-arg BASE_IMAGE=$(BASE_IMAGE) \
+	  --build-arg VERSION=$(VERSION) \
+	  --build-arg REVISION=$(shell git rev-parse HEAD 2>/dev/null || echo unknown) \
+	  --build-arg CREATED=$(shell date -u +%Y-%m-%dT%H:%M:%SZ) \
+	  --build-arg SOURCE=$(shell git remote get-url origin 2>/dev/null) \
+	  .
+
+# Worker, local mParticle and local AIR as containers (host network) on the project's Kafka.
+image-test: image kafka-fetch
+	$(BIN)/python scripts/image_test.py --image $(IMAGE)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis
