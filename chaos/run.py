@@ -470,7 +470,6 @@ class Round:
             "AIRMP_AUDIENCE_TOPIC": f"{app}-audiences",
             "AIRMP_TOPIC_PARTITIONS": str(PARTITIONS),
             "AIRMP_STORE": "rocksdb://",
-            "AIRMP_KAFKA_SESSION_TIMEOUT_SECONDS": "8",  # a killed worker's partitions move fast
             "AIRMP_LOG_LEVEL": "info",
             "AIRMP_IDENTITY_TYPE": "CARD",
             "AIRMP_CURRENCY": "GBP",
@@ -480,7 +479,6 @@ class Round:
             # still honours AIR's Retry-After, 1-2 s here).
             "AIRMP_SINK_MAX_BACKOFF_SECONDS": "4",
             "AIRMP_AIR_MAX_BACKOFF_SECONDS": "4",
-            "AIRMP_DELIVERY_GRACE_SECONDS": "5",
             "AIRMP_AIR_TIMEOUT_SECONDS": f"{self.profile.plan.air_timeout:g}",
             # The edges, as the harness calls them (chaos/edges.py).
             "AIRMP_AIR_WEBHOOK_TOKEN": WEBHOOK_TOKEN,
@@ -488,7 +486,16 @@ class Round:
             "AIRMP_CONNECTOR_ID": load_mod.CONNECTOR_ID,
             "AIRMP_EXTERNAL_KEY": load_mod.EXTERNAL_KEY,
             "AIRMP_MPARTICLE_IDENTITY_TYPE": load_mod.MPARTICLE_IDENTITY_TYPE,
+            **self._fault_timings(),
         }
+
+    def _fault_timings(self) -> dict[str, str]:
+        """Shorter than the defaults where faults are: a killed worker's partitions move
+        fast, a stuck delivery is abandoned soon. Graceful moves only (the rolling plan) run
+        with the defaults, as the Helm chart deploys them."""
+        if self.plan.rolling:
+            return {}
+        return {"AIRMP_KAFKA_SESSION_TIMEOUT_SECONDS": "8", "AIRMP_DELIVERY_GRACE_SECONDS": "5"}
 
     def _slot(self, index: int, env: dict[str, str]) -> Slot:
         data = self.work / f"worker-{index}"
