@@ -172,6 +172,15 @@ def _event_title(emitted: Emitted) -> str:
     return f"custom event `{emitted.label}` (`custom_event_type` `{emitted.custom_event_type}`)"
 
 
+def mapper_name(name: str) -> str:
+    """`module.attribute` of the registry's function for `name`, as the module exports it
+    (the tier mappers are made by one factory, so their `__name__` is not the attribute)."""
+    function = REGISTRY[name][1]
+    module = sys.modules[function.__module__]
+    attribute = next(key for key, value in vars(module).items() if value is function)
+    return f"{function.__module__}.{attribute}"
+
+
 def _anchor(name: str) -> str:
     return "#" + "".join(ch for ch in name.lower() if ch.isalnum() or ch in "-_")
 
@@ -182,7 +191,7 @@ def summary_table(events: list[Observed]) -> list[str]:
         "|---|---|---|---|---|",
     ]
     for seen in events:
-        family, function = REGISTRY[seen.name]
+        family = REGISTRY[seen.name][0]
         names = [
             f"commerce `{e.label.removeprefix(words.COMMERCE)}`"
             if e.label.startswith(words.COMMERCE)
@@ -194,19 +203,18 @@ def summary_table(events: list[Observed]) -> list[str]:
             profile = f"deletes all {len(seen.deleted)}"
         lines.append(
             f"| [{seen.name}]({_anchor(seen.name)}) | `{family}` |"
-            f" `{function.__module__}.{function.__name__}` | {', '.join(names) or '—'} |"
-            f" {profile or 'carried'} |"
+            f" `{mapper_name(seen.name)}` | {', '.join(names) or '—'} |"
+            f" {profile or '—'} |"
         )
     return lines
 
 
 def event_section(seen: Observed) -> list[str]:
     said = words.EVENTS[seen.name]
-    family, function = REGISTRY[seen.name]
     lines = [
         f"### {seen.name}",
         "",
-        f"Family `{family}`, `{function.__module__}.{function.__name__}`."
+        f"Family `{REGISTRY[seen.name][0]}`, `{mapper_name(seen.name)}`."
         f" Example{'s' if len(seen.cases) > 1 else ''}: {_code(seen.cases)}"
         " (testkit/cases.py).",
         "",
@@ -374,8 +382,7 @@ def profile_section() -> list[str]:
         "",
         f"The join events: {_code(sorted(JOIN_EVENTS))}. Every batch carries the whole"
         " profile known after its event, what this event changed and what earlier events"
-        " left, so a batch that mParticle receives late or twice still sets the profile right."
-        " An attribute never known is left out.",
+        " left. An attribute never known is left out.",
         "",
     ]
 
@@ -406,7 +413,8 @@ def events_section(events: list[Observed]) -> list[str]:
         "## 5. Events by AIR eventName",
         "",
         f'The {len(events)} eventNames of the registry, in its order. "profile": what the'
-        " event does to the profile beyond what wallet state carries (§3).",
+        " event itself does to the profile; every batch also carries what wallet state knows"
+        " (§3).",
         "",
         *summary_table(events),
         "",

@@ -149,7 +149,7 @@ EVENTS: dict[str, EventWords] = {
                 "product_action.transaction_id": (
                     "`request.body.originalTransaction.reference`, else the `reference` of the"
                     " refund's parent transaction (`parentWalletTransactionId`), from this"
-                    " event, else from wallet state"
+                    " event, else from wallet state; omitted when neither knows it"
                 ),
                 "product_action.total_amount": (
                     "the sum of the refund lines' `totalUnitCostAfterDiscount`, less (the"
