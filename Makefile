@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: install test unit integration lint typecheck demo bench chaos kafka-fetch clean help \
-	image image-test
+	image image-test mapping-doc
 
 help:
 	@echo "make install   create .venv and install the project with its test tools"
@@ -15,6 +15,7 @@ help:
 	@echo "make chaos     the connector under faults (QUICK=1, PROFILE=rolling, ROUNDS=N, SEED=N)"
 	@echo "make image     build the container image (IMAGE=$(IMAGE), BASE_IMAGE=...)"
 	@echo "make image-test  the image as containers: the demo's loop, docker stop, a new worker"
+	@echo "make mapping-doc  regenerate docs/mapping.md from the registry, vocabulary and cases"
 
 install: $(STAMP)
 
@@ -45,6 +46,10 @@ unit: install
 
 integration: kafka-fetch
 	$(BIN)/python -m pytest -ra -m integration $(PYTEST_ARGS)
+
+# docs/mapping.md from the code (testkit/mapping_doc.py); tests/test_mapping_doc.py fails when stale.
+mapping-doc: install
+	$(BIN)/python -m testkit.mapping_doc
 
 demo: kafka-fetch
 	$(BIN)/python scripts/demo.py

@@ -95,7 +95,7 @@ def producer_key(raw: bytes) -> bytes:
 
 def wallet_key(raw: bytes) -> bytes | None:
     """The notification's own walletId as its key (what the AIR webhook edge produces), as
-    the worker reads it (MAPPING.md §1); None without one."""
+    the worker reads it (docs/mapping.md §1); None without one."""
     return journeys.wallet_of(raw).encode() or None
 
 

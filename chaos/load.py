@@ -1,5 +1,5 @@
 """The input of a round, built from the seed alone: the project's wallet journeys
-(scripts/journeys.py: joins, purchases, refunds, tiers, AIR's duplicate deliveries, some
+(testkit/journeys.py: joins, purchases, refunds, tiers, AIR's duplicate deliveries, some
 wallets leaving), plus late events and bad input at known positions; and reward requests
 for the reward topic.
 

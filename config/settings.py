@@ -182,7 +182,7 @@ class Settings(BaseSettings):
     # --- Operations ----------------------------------------------------------------------
     log_format: LogFormat = LogFormat.text
     log_level: str = "info"
-    # operations (streams/lag_metrics.py, streams/logs.py)
+    # operations (streams/timers.py: the lag gauge and the broker check; streams/logs.py)
     lag_metrics_interval_seconds: float = Field(
         15.0, ge=1, le=3600, description="how often the consumer-lag gauge is updated"
     )

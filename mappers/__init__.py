@@ -1,7 +1,8 @@
 """The mapping engine: Eagle Eye AIR event notifications -> mParticle S2S batches.
 
-Pure code (no Kafka, HTTP or files). The contract is MAPPING.md; decisions where it is
-silent are in docs/mapping-decisions.md.
+Pure code (no Kafka, HTTP or files). What it emits, event by event, is docs/mapping.md
+(generated); decisions where AIR's data leaves a question open are in
+docs/mapping-decisions.md.
 """
 
 from mappers.options import MappingOptions

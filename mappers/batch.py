@@ -16,7 +16,8 @@ from mappers.vocabulary import MAX_NAME, MAX_VALUE
 # de-duplicates on them, so changing it would resend every replayed event as new.
 NAMESPACE = uuid.UUID("5b0e3c1a-7f24-5d6e-9a8b-2c4d6e8f0a1b")
 
-# custom_event_type: `transaction` for purchase, refund, spend and coupon events (§2).
+# custom_event_type: `transaction` for purchase, refund, spend and coupon events
+# (docs/mapping.md §2).
 TRANSACTION = "transaction"
 OTHER = "other"
 

@@ -1,6 +1,6 @@
-"""Reading the parts of a notification that several event mappings share (MAPPING.md §5).
+"""Reading the parts of a notification that several event mappings share (docs/mapping.md §5).
 
-Lists go into attributes as compact JSON with keys in MAPPING.md's order; AIR numbers inside
+Lists go into attributes as compact JSON with keys in docs/mapping.md's order; AIR numbers inside
 them stay JSON numbers (minor units, points), as AIR gives them.
 """
 
@@ -41,7 +41,8 @@ def last_transaction(
 
 
 def account_transactions(n: Notification) -> list[dict[str, Any]]:
-    """walletAccountTransactionEntity values; an id seen twice keeps its last state (§1)."""
+    """walletAccountTransactionEntity values; an id seen twice keeps its last state
+    (docs/mapping.md §1)."""
     by_id: dict[str, dict[str, Any]] = {}
     anonymous: list[dict[str, Any]] = []
     order: list[str | int] = []
@@ -68,9 +69,10 @@ def account_id(transaction: dict[str, Any]) -> str | None:
 
 
 def created_by_operation(n: Notification) -> list[dict[str, Any]]:
-    """Account-transactions a CREATE operation made, in their last state. MAPPING.md
-    (CAMPAIGN): "CREATE" is the operationType, and some account types carry no `event`;
-    one whose `event` says otherwise (a REDEEM row written as a CREATE) is no creation."""
+    """Account-transactions a CREATE operation made, in their last state. docs/mapping.md
+    (WALLET.ACCOUNT.CREATE.CAMPAIGN): "CREATE" is the operationType, and some account types
+    carry no `event`; one whose `event` says otherwise (a REDEEM row written as a CREATE) is
+    no creation."""
     ids: set[str] = set()
     anonymous: list[dict[str, Any]] = []
     for op, value in n.values("walletAccountTransactionEntity"):

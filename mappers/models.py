@@ -122,7 +122,7 @@ class Batch(_Model):
 
 
 class Record(_Model):
-    """The §2 record: the AIR event it came from, and the batch."""
+    """The record (docs/mapping.md §2): the AIR event it came from, and the batch."""
 
     air: dict[StrictStr, StrictStr | None]
     batch: Batch

@@ -1,7 +1,8 @@
-"""POS transactions: POSCONNECT.WALLET.SETTLE / FULFIL / REFUND / SPEND / SPEND.VOID (§5).
+"""POS transactions: POSCONNECT.WALLET.SETTLE / FULFIL / REFUND / SPEND / SPEND.VOID
+(docs/mapping.md §5).
 
 Every event also gets one `ee_loyalty_coupon_redeemed` per redeemed ECOUPON, appended by
-`process` after these (MAPPING.md §5, "Any event").
+`process` after these (docs/mapping.md §5, "Any event").
 """
 
 from __future__ import annotations
@@ -174,8 +175,9 @@ def _reference_in(n: Notification, transaction_id: str) -> str | None:
 
 def void_lookup(n: Notification, state: WalletState | None) -> tuple[str, str] | None:
     """(walletId, parent walletTransactionId) of a SPEND.VOID whose parent's reference
-    neither the event nor the wallet's state knows: what to ask AIR for (MAPPING.md).
-    None for every other event. Pure: the caller does the asking."""
+    neither the event nor the wallet's state knows: what to ask AIR for (docs/mapping.md,
+    POSCONNECT.WALLET.SPEND.VOID). None for every other event. Pure: the caller does the
+    asking."""
     if n.event_name != "POSCONNECT.WALLET.SPEND.VOID" or n.wallet_id is None:
         return None
     spend = last_transaction(n, "SPEND")

@@ -1,4 +1,7 @@
-"""One event: de-duplicate, update wallet state, map, build the §2 record. Never raises."""
+"""One event: de-duplicate, update wallet state, map, build the record. Never raises.
+
+The record is docs/mapping.md §2.
+"""
 
 from __future__ import annotations
 
@@ -115,7 +118,7 @@ def _process(
 def _record(
     c: Context, event_id: str, identities: dict[str, str], limits: Limits
 ) -> dict[str, Any]:
-    """The §2 record: the AIR event it came from, and the batch."""
+    """The record (docs/mapping.md §2): the AIR event it came from, and the batch."""
     n = c.n
     batch: dict[str, Any] = {"environment": c.options.environment, "user_identities": identities}
     if c.leaves_program:

@@ -137,7 +137,7 @@ def _operations(raw: Any) -> list[Op]:
 
 
 def _find_wallet(ops: list[Op], enrichment: dict[str, Any], request: Any) -> str | None:
-    """MAPPING.md §1, in order: wallet transaction, other operations, enrichment, resource."""
+    """docs/mapping.md §1, in order: wallet transaction, other operations, enrichment, resource."""
     live = deleted = None
     for kind, op, value in ops:
         if kind == "walletTransactionEntity" and (wallet := id_text(value.get("walletId"))):

@@ -1,4 +1,4 @@
-"""Per-wallet state (MAPPING.md §4): one implementation, with its update rules.
+"""Per-wallet state (docs/mapping.md §4): one implementation, with its update rules.
 
 A Faust table stores it as `to_dict()`; `from_dict()` reads it back. Dates are event
 dates in microseconds since the epoch: state set by a newer event is never overwritten
@@ -168,7 +168,7 @@ class WalletState:
         return sum(current for current, _ in self.points.values())
 
     def profile(self) -> dict[str, str]:
-        """The loyalty profile (MAPPING.md §3): only attributes ever known."""
+        """The loyalty profile (docs/mapping.md §3): only attributes ever known."""
         attributes: dict[str, str] = {}
         if self.member:
             attributes["loyalty_member"] = "true"

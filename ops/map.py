@@ -1,4 +1,5 @@
-"""`airmp map`: map AIR notifications from files (or stdin) to §2 records on stdout.
+"""`airmp map`: map AIR notifications from files (or stdin) to records on stdout
+(docs/mapping.md §2).
 
 Each input is one JSON object, a JSON array of objects, or JSON Lines. Records go to stdout
 as one compact JSON line each; each bad input is one JSON line on stderr. Output depends on

@@ -1,11 +1,12 @@
 """SPEND.VOID's parent reference, asked of AIR: cached, a few attempts, never raises.
 
-MAPPING.md: when wallet state does not know the parent transaction's reference and an AIR
-client is configured, ask AIR (`GET /wallet/{walletId}/transaction/{id}`). The wallet
-agent waits for the answer in the wallet's order, so a slow or failing AIR must cost
-little: a few attempts with short backoff, then a miss (the record goes out without the
-attribute, and the mapper counts `void_reference_miss`). Answers, misses included, are
-cached: a transaction's reference never changes.
+docs/mapping.md (POSCONNECT.WALLET.SPEND.VOID): when wallet state does not know the parent
+transaction's reference and an AIR client is configured, ask AIR
+(`GET /wallet/{walletId}/transaction/{id}`). The wallet agent waits for the answer in the
+wallet's order, so a slow or failing AIR must cost little: a few attempts with short
+backoff, then a miss (the record goes out without the attribute, and the mapper counts
+`void_reference_miss`). Answers, misses included, are cached: a transaction's reference
+never changes.
 """
 
 from __future__ import annotations

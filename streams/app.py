@@ -1,10 +1,12 @@
-"""The Faust app: topics, the wallet-state table, and the wiring of agents, timers, views.
+"""The Faust app: topics, tables, and the wiring of agents, timers, views and edges.
 
     AIR input topic --ingest--> <app>-air-by-wallet (re-keyed by walletId)
-        --wallet_events (state table)--> records topic --sink--> mParticle
+        --wallet_events (state table)--> records topic --deliver_records--> mParticle
+    audience topic --fan_out_audiences--> reward topic --deliver_rewards--> AIR
     anything bad, at any stage ---------> dead-letter topic (original bytes, reason in headers)
 
-The agents are in streams/agents.py and streams/sink_agent.py; what they share is one
+The agents are in streams/agents.py, sink_agent.py, audiences.py and rewards.py, the HTTP
+edges in streams/edges/ (docs/architecture.md draws it all); what they share is one
 `Pipeline` (streams/pipeline.py). What may be committed is decided by
 `streams.offsets.LedgerConsumer`: only offsets our handlers completed (docs/reliability.md).
 """

@@ -1,5 +1,6 @@
 # ruff: noqa: E501  (fixture data reads better on one line)
-"""One hand-written notification per AIR eventName of MAPPING.md §5, with its exact record."""
+"""One hand-written notification per AIR eventName the registry maps, with its exact record
+(docs/mapping.md §5 is generated from what the mappers make of these)."""
 
 from __future__ import annotations
 
@@ -381,7 +382,7 @@ def campaign() -> Case:
 
 
 def campaign_without_event() -> Case:
-    # MAPPING.md: "CREATE" is the operation's operationType; a quest and a stamp card carry
+    # docs/mapping-decisions.md: "CREATE" is the operation's operationType; a quest and a stamp card carry
     # no `event` field. The UPDATE of an existing account and a REDEEM row are no creations.
     quest = account_tx("AT-13", "7006", "5006", "QUEST", None, client_type="QUEST")
     stamps = account_tx("AT-14", "7007", "5007", "CONTINUITY", None, client_type="STAMP_CARD")

@@ -28,7 +28,7 @@ def _case(name: str) -> Template:
 
 
 def _unmapped(name: str) -> Template:
-    # Maps to nothing, but still updates the wallet's identities (MAPPING.md §4).
+    # Maps to nothing, but still updates the wallet's identities (docs/mapping.md §4).
     return lambda: builders.notification(name, [], resource=f"/wallet/{builders.WALLET}/consumer")
 
 
@@ -101,7 +101,7 @@ def producer_key(notification: bytes) -> bytes:
 
 
 def wallet_of(notification: bytes) -> str:
-    """The notification's walletId (MAPPING.md §1), "" when it has none."""
+    """The notification's walletId (docs/mapping.md §1), "" when it has none."""
     import mappers
 
     parsed = mappers.parse(notification)
@@ -127,7 +127,7 @@ def interleave(queues: list[list[T]], rng: random.Random) -> list[T]:
 
 
 if __name__ == "__main__":
-    # `python scripts/journeys.py [WALLETS] [SEED]`: JSON Lines on stdout, for `airmp map`.
+    # `python -m testkit.journeys [WALLETS] [SEED]`: JSON Lines on stdout, for `airmp map`.
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 3
     s = int(sys.argv[2]) if len(sys.argv) > 2 else 0
     sys.stdout.buffer.write(b"\n".join(build(n, s)) + b"\n")

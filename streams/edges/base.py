@@ -57,7 +57,7 @@ class RequestLog(logging.LoggerAdapter[logging.Logger]):
 class EdgeView(web.View):
     """A view of one edge route: `handle` answers; this counts, times and ids it."""
 
-    edges: Edges  # set by `streams.edges.install`
+    edges: Edges  # set by `streams.edges.install_edges`
     route_name = ""  # the metric label
 
     async def post(self, request: web.Request, **params: str) -> web.Response:

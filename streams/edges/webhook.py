@@ -2,7 +2,7 @@
 
 AIR posts each notification with a static pre-shared header (AIRMP_AIR_WEBHOOK_TOKEN in
 AIRMP_AIR_WEBHOOK_TOKEN_HEADER, default X-Auth-Token). It is produced to the AIR input
-topic keyed by its walletId (MAPPING.md §1; none: its eesEventId), and answered 200 only
+topic keyed by its walletId (docs/mapping.md §1; none: its eesEventId), and answered 200 only
 once Kafka has it. A body that is no valid notification is produced all the same, bytes
 untouched, for the worker to dead-letter with its reason: AIR must never retry forever on
 our parse error. Over AIRMP_MAX_MESSAGE_BYTES: 413. Kafka unavailable: 429 + Retry-After.
@@ -44,7 +44,7 @@ class WebhookView(EdgeView):
 
 
 def key_of(raw: bytes) -> bytes | None:
-    """The walletId (MAPPING.md §1), else the eesEventId, else none (garbage)."""
+    """The walletId (docs/mapping.md §1), else the eesEventId, else none (garbage)."""
     parsed = mappers.parse(raw)
     if isinstance(parsed, mappers.Rejection):
         return None

@@ -1,4 +1,4 @@
-"""Every eventName of MAPPING.md §5: our own notification -> the exact expected record."""
+"""Every eventName of docs/mapping.md §5: our own notification -> the exact expected record."""
 
 from __future__ import annotations
 

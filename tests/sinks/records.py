@@ -1,4 +1,4 @@
-"""Builders of mParticle-ready records, shaped like the mapper's output (MAPPING.md §2)."""
+"""Builders of mParticle-ready records, shaped like the mapper's output (docs/mapping.md §2)."""
 
 from __future__ import annotations
 
