@@ -32,7 +32,7 @@ import mappers
 from streams import metrics, source
 from streams.dead_letters import Fault, Stage, source_headers
 from streams.offsets import complete
-from streams.pipeline import Pipeline
+from streams.pipeline import Pipeline, kept
 from streams.stopping import Rebalancing
 
 log = logging.getLogger("airmp.streams")
@@ -126,7 +126,8 @@ async def map_with_state(
     # Read from the table's store: one look-up, where the table's own `get` asks the store
     # twice (`in`, then the value) and reports each read to Faust's sensors. Writes go
     # through the table, which changelogs them.
-    stored = p.wallet_state.data.get(key)
+    table = kept(p.wallet_state)
+    stored = table.data.get(key)
     state = mappers.WalletState.from_dict(stored) if stored is not None else None
     tag = source.delivery_tag(source_headers(event))
     looked_up = await look_up(p, parsed, state)
@@ -136,9 +137,9 @@ async def map_with_state(
     # still have changed state: it happened in AIR). Faust persists assignments only.
     if outcome.state is None:
         if stored is not None:
-            del p.wallet_state[key]
+            del table[key]
     elif not outcome.duplicate:
-        p.wallet_state[key] = outcome.state.to_dict()
+        table[key] = outcome.state.to_dict()
     if outcome.rejection is not None:
         await reject(p, event, outcome.rejection, Stage.WALLET)
     elif outcome.record is not None:

@@ -86,7 +86,7 @@ class Worker(faust.Worker):
 
 
 def create_app(settings: Settings, **faust_options: Any) -> faust.App:
-    app = App(settings.app_id, **app_options(settings), **faust_options)
+    app = App(faust_id(settings), **app_options(settings), **faust_options)
     p = pipeline(app, settings)
     if settings.agents_enabled:
         install_agents(p)
@@ -97,6 +97,14 @@ def create_app(settings: Settings, **faust_options: Any) -> faust.App:
     install_views(p)
     install_timers(p)
     return app
+
+
+def faust_id(settings: Settings) -> str:
+    """The Faust app id, which is the consumer group: AIRMP_APP_ID. An edges-only worker
+    (AIRMP_AGENTS_ENABLED=false) consumes nothing, but every Faust app joins its group (its
+    leader topic): it gets a group of its own, so edges pods coming and going never
+    rebalance the workers."""
+    return settings.app_id if settings.agents_enabled else f"{settings.app_id}-edges"
 
 
 def install_agents(p: Pipeline) -> None:
@@ -140,13 +148,16 @@ def pipeline(app: faust.App, settings: Settings) -> Pipeline:
         rewards=topic(settings.reward_topic),
         audiences=topic(settings.audience_topic),
     )
-    wallet_state = json_table(app, "wallet-state", settings)  # keyed by walletId
-    audience_requests = json_table(app, "audience-requests", settings)  # keyed by account
+    # Tables only where agents run: a declared table is a changelog the worker reads back
+    # at start and a subscription in the group (an edges-only worker keeps no state).
+    stateful = settings.agents_enabled
+    wallet_state = json_table(app, "wallet-state", settings) if stateful else None  # walletId
+    audience_requests = json_table(app, "audience-requests", settings) if stateful else None
     options = mappers.MappingOptions.from_settings(settings)
     dead_letters = DeadLetterTopic(topics.dead_letters, secrets_of(settings))
-    air = air_side(app, settings) if settings.air_enabled else None
+    air = air_side(app, settings) if settings.air_enabled and stateful else None
     p = Pipeline(app, settings, options, topics, wallet_state, audience_requests, dead_letters, air)
-    if settings.sink_enabled:  # keyed by walletId: batch ids mParticle accepted
+    if settings.sink_enabled and stateful:  # keyed by walletId: batch ids mParticle accepted
         p.sink_accepted = json_table(app, "sink-accepted", settings)
     return p
 

@@ -33,7 +33,7 @@ from mappers.vocabulary import FIREHOSE_IDENTITY_TYPES
 from streams import metrics
 from streams.agents import events, guarded
 from streams.dead_letters import Stage
-from streams.pipeline import Pipeline
+from streams.pipeline import Pipeline, kept
 from streams.source import H_AUDIENCE_REFERENCES, headers_dict
 
 log = logging.getLogger("airmp.audiences")
@@ -125,7 +125,7 @@ async def dead_letter(
 
 def recent_ids(p: Pipeline, account: bytes) -> dict[str, float]:
     """The account's request ids fanned out within the memory (id -> when)."""
-    stored = p.audience_requests.get(account)
+    stored = kept(p.audience_requests).get(account)
     found = stored.get("ids") if isinstance(stored, dict) else None
     if not isinstance(found, dict):
         return {}
@@ -138,5 +138,5 @@ def recent_ids(p: Pipeline, account: bytes) -> dict[str, float]:
 
 
 def remember(p: Pipeline, account: bytes, seen: dict[str, float], request_id: str) -> None:
-    kept = {**seen, request_id: time.time()}
-    p.audience_requests[account] = {"ids": dict(list(kept.items())[-MAX_REQUEST_IDS:])}
+    kept_ids = dict(list({**seen, request_id: time.time()}.items())[-MAX_REQUEST_IDS:])
+    kept(p.audience_requests)[account] = {"ids": kept_ids}

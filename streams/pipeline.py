@@ -50,14 +50,26 @@ class Air:
     granted: TableT[bytes, dict[str, object] | None]
 
 
+Table = TableT[bytes, dict[str, object] | None]
+
+
+def kept(table: Table | None) -> Table:
+    """A table the agents keep: there on every worker that runs agents (only an
+    edges-only worker has none, and it runs no agent)."""
+    if table is None:
+        raise RuntimeError("an agent ran on a worker without its tables (edges only?)")
+    return table
+
+
 @dataclass(slots=True)
 class Pipeline:
     app: faust.App
     settings: Settings
     options: mappers.MappingOptions
     topics: Topics
-    wallet_state: TableT[bytes, dict[str, object] | None]
-    audience_requests: TableT[bytes, dict[str, object] | None]  # request ids fanned out
+    # None on an edges-only worker (no agents, no state: streams/app.py pipeline).
+    wallet_state: TableT[bytes, dict[str, object] | None] | None
+    audience_requests: TableT[bytes, dict[str, object] | None] | None  # request ids
     dead_letters: DeadLetterTopic
     air: Air | None = None
     edges: Edges | None = None  # the HTTP edges, when this worker serves them

@@ -27,7 +27,7 @@ from streams.app import app_options, pipeline
 from streams.dead_letters import DeadLetterTopic
 from streams.logs import secrets_of
 from streams.offsets import App
-from streams.pipeline import Pipeline, Topics
+from streams.pipeline import Pipeline, Topics, kept
 from streams.source import H_OFFSET, H_PARTITION, H_REDRIVEN, H_TOPIC, headers_dict
 from testkit.builders import WALLET
 from testkit.cases import CASES
@@ -144,7 +144,7 @@ async def test_wallet_agent_maps_with_state_and_drops_another_delivery(p: Pipeli
         await test.put(value=orjson.dumps(settle), key=key, headers=other, wait=False)
         await test.put(value=orjson.dumps(spend), key=key, headers=other, wait=False)
         after = await _next(out.records)
-        stored = p.wallet_state[key]
+        stored = kept(p.wallet_state)[key]
 
     assert record.key == key and orjson.loads(record.value) == expected
     assert orjson.loads(rerun.value) == expected
@@ -311,7 +311,7 @@ async def test_ingest_maps_a_notification_keyed_by_its_wallet_where_it_lands(
         other = (home + 1) % 6
         await test.put(value=orjson.dumps(spend), key=WALLET.encode(), partition=other, wait=False)
         forwarded = await _next(out.by_wallet)
-        stored = p.wallet_state[WALLET.encode()]
+        stored = kept(p.wallet_state)[WALLET.encode()]
 
     assert orjson.loads(record.value) == expected and record.key == WALLET.encode()
     assert orjson.loads(forwarded.value)["headers"]["eesEventId"] == "evt-2"

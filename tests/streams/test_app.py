@@ -63,3 +63,21 @@ def test_the_old_name_of_the_grace_setting_still_works(monkeypatch: Any) -> None
     assert load_settings().delivery_grace_seconds == 42.0
     monkeypatch.setenv("AIRMP_DELIVERY_GRACE_SECONDS", "7")
     assert load_settings().delivery_grace_seconds == 7.0
+
+
+def test_an_edges_only_worker_keeps_no_state_and_a_group_of_its_own() -> None:
+    # A declared table is a changelog read back at start and a subscription in the group;
+    # a Faust app always joins its group: edges pods would rebalance the workers.
+    def made(**overrides: Any) -> Any:
+        settings = load_settings(
+            kafka_bootstrap_servers="127.0.0.1:9", store="memory://", app_id="shop", **overrides
+        )
+        return worker_app.create_app(settings)
+
+    workers = made()
+    assert (workers.conf.id, sorted(workers.tables)) == (
+        "shop",
+        ["audience-requests", "sink-accepted", "wallet-state"],
+    )
+    edges = made(agents_enabled=False)
+    assert (edges.conf.id, list(edges.tables), list(edges.agents)) == ("shop-edges", [], [])

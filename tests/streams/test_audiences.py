@@ -15,7 +15,7 @@ from faust.types import ChannelT
 from mappers import firehose
 from mappers.rewards import RewardRequest
 from streams import audiences
-from streams.pipeline import Pipeline
+from streams.pipeline import Pipeline, kept
 from streams.source import H_AUDIENCE_REFERENCES
 from testkit import firehose as fh
 from tests.mappers.test_firehose import REQUEST_ID, three_profiles_two_audiences
@@ -71,7 +71,7 @@ async def test_a_membership_change_fans_out_in_profile_order(p: Pipeline) -> Non
         "position": 2,
     }
     assert rewards.empty() and dead.empty()
-    assert p.audience_requests[ACCOUNT]["ids"].keys() == {REQUEST_ID}  # type: ignore[index]
+    assert kept(p.audience_requests)[ACCOUNT]["ids"].keys() == {REQUEST_ID}  # type: ignore[index]
 
 
 async def test_a_request_delivered_twice_fans_out_once(p: Pipeline) -> None:
@@ -156,5 +156,5 @@ async def test_a_request_that_is_no_json_is_dead_lettered_whole(p: Pipeline) -> 
 
 def test_request_ids_are_forgotten_after_a_day(p: Pipeline) -> None:
     now = datetime.now(UTC).timestamp()
-    p.audience_requests.data[ACCOUNT] = {"ids": {"old": now - 86401, "new": now - 10}}
+    kept(p.audience_requests).data[ACCOUNT] = {"ids": {"old": now - 86401, "new": now - 10}}
     assert audiences.recent_ids(p, ACCOUNT).keys() == {"new"}
