@@ -5,6 +5,7 @@ edges pods coming and going do not rebalance the workers."""
 from __future__ import annotations
 
 import asyncio
+import functools
 from pathlib import Path
 
 import pytest
@@ -45,7 +46,7 @@ def test_an_edges_only_worker_stays_out_of_the_workers_group(
     edges = Worker(edges_env, tmp_path / "edges.log").start()
     try:
         for port in (env["AIRMP_WEB_PORT"], edges_env["AIRMP_WEB_PORT"]):
-            assert poll(lambda: _ready(port), 90), edges.log()[-3000:]
+            assert poll(functools.partial(_ready, port), 90), edges.log()[-3000:]
         members = asyncio.run(_members(kafka_bootstrap, env["AIRMP_APP_ID"]))
         assert members == 1
     finally:
