@@ -1,5 +1,6 @@
-"""`python -m bench.capacity_model [FILE]`: docs/capacity.md's sizing table, computed from
-the figures `python -m bench.capacity` wrote (var/bench/capacity.json by default).
+"""`python -m bench.capacity_model [FILE ...]`: docs/capacity.md's sizing table, computed
+from the figures `python -m bench.capacity` wrote (var/bench/capacity.json by default;
+several files: sizes from the one with the most wallets, rates from all).
 
 The formulas are those of docs/capacity.md ("The model"); the planning choices (how much
 of a core a worker may use, headroom, partitions per worker) are the constants below,
@@ -36,7 +37,7 @@ ACCEPTED_FIXED = 10 + 9  # '{"ids":[]}' and the walletId key
 HEADROOM = 2.0  # volume: the store doubles during RocksDB compactions and restores
 MIN_WORKERS = 2  # one node lost must not stop the pipeline
 # Members per worker at most: keeps a worker's volume near 20 GiB (41 GiB with its standby
-# copies) and a rebuild without a standby under about 40 minutes at this machine's rate.
+# copies) and a rebuild without a standby near 50 minutes at this machine's rate (compacted).
 MAX_MEMBERS_PER_WORKER = 10_000_000
 DIRTY = 2.0  # compacted changelog: up to 1 / min.cleanable.dirty.ratio (0.5) x the clean size
 SEGMENT_MIB = 64  # active changelog segment per partition, if set (Kafka's default: 1 GiB)
@@ -55,7 +56,14 @@ class Figures:
     standby_tail_s: float  # survivor's assignment -> recovery complete, with a standby
 
 
-def figures(results: dict[str, Any]) -> Figures:
+def figures(runs: list[dict[str, Any]]) -> Figures:
+    """Sizes from the run with the most wallets; the restore rate from the rebuilds of a
+    compacted changelog where any run has them (what a running deployment's changelog
+    mostly is: larger records, fewer per second), else from every rebuild."""
+    results = max((r for r in runs if "stages" in r), key=lambda r: r["stages"][-1]["wallets"])
+    rates = [rate for r in runs for rate in restore_rates(r, compacted=True)]
+    rates = rates or [rate for r in runs for rate in restore_rates(r, compacted=False)]
+    takeovers = [t for r in runs for t in r.get("takeover", []) if t.get("standby")]
     last = results["stages"][-1]
     wallets = last["wallets"]
     rebuilt = [r["store_after"][1] for r in results["recoveries"]]
@@ -64,10 +72,6 @@ def figures(results: dict[str, Any]) -> Figures:
     latest = readback["latest_bytes"] / readback["keys"]
     accepted = ACCEPTED_FIXED + ACCEPTED_IDS * ACCEPTED_ID_BYTES
     # RocksDB keeps sink-accepted compressed as it keeps wallet-state (measured ratio).
-    rates = [
-        r["records"] / r["restore_seconds"] for r in results["recoveries"] if r["restore_seconds"]
-    ]
-    takeovers = [t for t in results.get("takeover", []) if t.get("standby") and "error" not in t]
     return Figures(
         store_per_wallet=store * (1 + accepted / latest),
         latest_per_wallet=latest + accepted,
@@ -75,6 +79,18 @@ def figures(results: dict[str, Any]) -> Figures:
         worker_events_per_s=median([s["events_per_s"] for s in results["stages"]]),
         standby_tail_s=median([t["rebalance_to_complete"] for t in takeovers]),
     )
+
+
+def restore_rates(results: dict[str, Any], compacted: bool) -> list[float]:
+    """Records/s of each rebuild; after the compaction the records read are the compacted
+    changelog's (its end offsets, which `records` holds, stay where they were)."""
+    out = []
+    for rebuild in results.get("recoveries", []):
+        if not rebuild["restore_seconds"] or ("compacted" in rebuild["label"]) != compacted:
+            continue
+        records = results["compacted"]["readback"]["records"] if compacted else rebuild["records"]
+        out.append(records / rebuild["restore_seconds"])
+    return out
 
 
 def row(f: Figures, members: int, rate: int) -> dict[str, Any]:
@@ -136,8 +152,8 @@ def _dur(seconds: float) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    path = Path(args[0]) if args else ROOT / "var" / "bench" / "capacity.json"
-    f = figures(json.loads(path.read_text()))
+    paths = [Path(a) for a in args] or [ROOT / "var" / "bench" / "capacity.json"]
+    f = figures([json.loads(path.read_text()) for path in paths])
     print(f)
     print()
     print(table(f))
