@@ -5,13 +5,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: install test unit integration lint typecheck demo bench chaos kafka-fetch clean help \
-	image image-test mapping-doc
+	image image-test mapping-doc bench-capacity
 
 help:
 	@echo "make install   create .venv and install the project with its test tools"
 	@echo "make test      lint, type-check and run every test (starts its own Kafka)"
 	@echo "make demo      run the connector end to end on local Kafka + local mParticle"
 	@echo "make bench     benchmarks (QUICK=1 for a smoke run)"
+	@echo "make bench-capacity  the figures docs/capacity.md sizes from (state, recovery, edges)"
 	@echo "make chaos     the connector under faults (QUICK=1, PROFILE=rolling, ROUNDS=N, SEED=N)"
 	@echo "make image     build the container image (IMAGE=$(IMAGE), BASE_IMAGE=...)"
 	@echo "make image-test  the image as containers: the demo's loop, docker stop, a new worker"
@@ -56,6 +57,10 @@ demo: kafka-fetch
 
 bench: kafka-fetch
 	$(BIN)/python -m bench $(if $(QUICK),--quick,)
+
+# State bytes per wallet, recovery with and without a standby, edge rates (docs/capacity.md).
+bench-capacity: kafka-fetch
+	$(BIN)/python -m bench.capacity $(CAPACITY_ARGS)
 
 # Faults on a seeded schedule; the last line is the verdict (`chaos: ... lost 0 ...`).
 chaos: kafka-fetch
