@@ -412,7 +412,7 @@ def test_the_chart_defaults_are_the_workers_own(default: Objects, monkeypatch: A
     assert settings.data_dir == "/data"
     # The group waits this long for a revoking worker (streams/app.py): the grace and 30 s.
     assert rebalance_timeout(settings) == 60.0
-    assert settings.topic_partitions == 6 and settings.app_id == "airmp"
+    assert settings.topic_partitions == 12 and settings.app_id == "airmp"  # docs/capacity.md
 
 
 @pytest.mark.parametrize("values", ["default", "all-on"])
@@ -458,7 +458,7 @@ def test_the_probes_are_the_workers_own_endpoints(all_on: Objects) -> None:
             "liveness": {"path": "/healthz", "port": "http"},  # never restart on readiness
         }
         startup = probes["startup"]
-        assert startup["periodSeconds"] * startup["failureThreshold"] == 900
+        assert startup["periodSeconds"] * startup["failureThreshold"] == 600  # capacity.md
 
 
 def dockerfile_uid() -> int:
@@ -501,10 +501,10 @@ def test_the_worker_keeps_its_tables_on_its_own_volume(default: Objects) -> None
     assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
     assert claim["spec"]["resources"] == {"requests": {"storage": "10Gi"}}
     assert statefulset["spec"]["serviceName"] == f"{FULLNAME}-headless"
-    assert statefulset["spec"]["replicas"] == 3
-    assert worker(default)["resources"] == {
-        "requests": {"cpu": "500m", "memory": "512Mi"},
-        "limits": {"cpu": "2", "memory": "1Gi"},
+    assert statefulset["spec"]["replicas"] == 2
+    assert worker(default)["resources"] == {  # docs/capacity.md: no CPU limit
+        "requests": {"cpu": "1", "memory": "512Mi"},
+        "limits": {"memory": "1Gi"},
     }
     budget = one(default, "PodDisruptionBudget")
     assert budget["spec"]["maxUnavailable"] == 1
