@@ -22,6 +22,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from config.errors import SettingsError
 from mappers.currencies import is_currency
 from mappers.vocabulary import API_DEFAULT_RATE_LIMIT, normalise_identity_key
 
@@ -295,10 +296,6 @@ class Settings(BaseSettings):
     def kafka_url(self) -> str:
         """The bootstrap servers as Faust's broker URL list."""
         return ";".join(f"kafka://{h}" for h in self.kafka_bootstrap_servers.split(","))
-
-
-class SettingsError(Exception):
-    """A setting that cannot be used; the message is one line naming the variable."""
 
 
 def _describe(error: Mapping[str, Any]) -> str:

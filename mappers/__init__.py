@@ -5,6 +5,7 @@ Pure code (no Kafka, HTTP or files). What it emits, event by event, is docs/mapp
 docs/mapping-decisions.md.
 """
 
+from mappers.errors import AirmpError, MissingOperation
 from mappers.options import MappingOptions
 from mappers.pos import void_lookup
 from mappers.process import Outcome, process
@@ -17,8 +18,10 @@ __all__ = [
     "FAMILIES",
     "PROFILE_ATTRIBUTES",
     "REGISTRY",
+    "AirmpError",
     "Mapper",
     "MappingOptions",
+    "MissingOperation",
     "Notification",
     "Outcome",
     "RejectReason",

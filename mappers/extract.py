@@ -8,14 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
+# Raised by the rules that use these readers; importable here as before.
+from mappers.errors import MissingOperation as MissingOperation
 from mappers.reading import Notification
 from mappers.values import dig, id_text, lst, major, num, obj, text
 
 ECOUPON = "ECOUPON"
-
-
-class MissingOperation(Exception):
-    """The event lacks the operation its rule needs: dead-lettered as missing_operation."""
 
 
 def wallet_transactions(

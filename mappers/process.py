@@ -11,7 +11,8 @@ from typing import Any
 
 from mappers.batch import TRANSACTION, Events, Limits, request_id
 from mappers.context import Context
-from mappers.extract import ECOUPON, MissingOperation, account_id, account_of, account_transactions
+from mappers.errors import MissingOperation
+from mappers.extract import ECOUPON, account_id, account_of, account_transactions
 from mappers.options import MappingOptions
 from mappers.reading import Notification, Rejection, RejectReason
 from mappers.registry import REGISTRY

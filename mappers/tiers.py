@@ -7,7 +7,7 @@ attributes) comes from state, so a late, older tier event never rolls the profil
 from __future__ import annotations
 
 from mappers.context import Context, MapFunction
-from mappers.extract import MissingOperation
+from mappers.errors import MissingOperation
 from mappers.state import tier_attributes
 
 
