@@ -28,6 +28,8 @@ import orjson
 from pydantic import SecretStr
 
 from sinks.backoff import retry_after_seconds
+from sinks.errors import AirCredentialsRejected, NotSent
+from sinks.options import Pacing
 from sinks.throttle import RateLimiter
 
 log = logging.getLogger(__name__)
@@ -36,9 +38,8 @@ TRIGGER_PATH = "/services/trigger"
 WALLET_TRANSACTION_PATH = "/wallet/{wallet_id}/transaction/{transaction_id}"
 CLIENT_ID_HEADER = "X-EES-AUTH-CLIENT-ID"
 HASH_HEADER = "X-EES-AUTH-HASH"
-DEFAULT_TIMEOUT = 10.0
-DEFAULT_RATE_LIMIT = 10.0  # requests per second
-DEFAULT_MAX_IN_FLIGHT = 8
+# AIR's defaults, beside the sink's in sinks/options.py: 10 requests a second, 8 at once.
+AIR_PACING = Pacing(rate_limit=10.0, max_in_flight=8)
 BODY_CHARS = 4096  # of AIR's answer kept in a result (a dead letter's detail)
 _REDACTED = "[redacted]"
 
@@ -99,28 +100,6 @@ class AirResult:
         return self.kind is AirOutcome.PERMANENT
 
 
-class AirCredentialsRejected(Exception):
-    """401/403: AIR refuses the client id or secret. Never retried: stop and tell an
-    operator (nothing a retry sends can succeed until the credentials change)."""
-
-    def __init__(
-        self, status: int, error_code: str | None, error_message: str | None, body: str
-    ) -> None:
-        code = f" {error_code}" if error_code else ""
-        super().__init__(
-            f"AIR answered {status}{code}: the AIR client id or secret is wrong or lacks "
-            f"access ({(error_message or body)[:300]})"
-        )
-        self.status = status
-        self.error_code = error_code
-        self.error_message = error_message
-        self.body = body
-
-
-class NotSent(Exception):
-    """The caller's `may_send` said no once the request had its turn: nothing was sent."""
-
-
 def _ask(may_send: Callable[[], bool] | None, method: str, path: str) -> None:
     if may_send is not None and not may_send():
         raise NotSent(f"{method} {path}")
@@ -128,8 +107,11 @@ def _ask(may_send: Callable[[], bool] | None, method: str, path: str) -> None:
 
 class AirClient:
     """Signed calls to an AIR wallet domain (e.g. https://wallet.sandbox.uk.eagleeye.com,
-    or with an API prefix such as https://host/2.0), over one keep-alive connection pool,
-    paced by a client-side rate limit (requests per second)."""
+    or with an API prefix such as https://host/2.0), over one keep-alive connection pool.
+
+    `timeout`: seconds for one attempt. `pacing`: requests per second (client-side) and at
+    once, as the sink's option (`AIR_PACING` by default). `transport`: httpx's, for tests.
+    """
 
     def __init__(
         self,
@@ -137,9 +119,8 @@ class AirClient:
         client_id: str,
         client_secret: str | SecretStr,
         *,
-        timeout: float = DEFAULT_TIMEOUT,
-        rate_limit: float = DEFAULT_RATE_LIMIT,
-        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+        timeout: float = 10.0,
+        pacing: Pacing = AIR_PACING,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         if not client_id:
@@ -151,23 +132,20 @@ class AirClient:
         )
         if not secret:
             raise ValueError("the AIR client secret is empty")
-        if max_in_flight < 1:
-            raise ValueError("max_in_flight must be at least 1")
         self.base_url = base_url.rstrip("/")
         self._client_id = client_id
         self._secret = secret.encode()  # only ever hashed, never sent or shown
+        in_flight = pacing.max_in_flight
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout),
-            limits=httpx.Limits(
-                max_connections=max_in_flight, max_keepalive_connections=max_in_flight
-            ),
+            limits=httpx.Limits(max_connections=in_flight, max_keepalive_connections=in_flight),
             headers={"Accept": "application/json", "User-Agent": "airmp-air"},
             transport=transport,
         )
         # The pool would queue requests too, but under the pool timeout: a queue here makes
         # waiting for a connection no failure.
-        self._in_flight = asyncio.Semaphore(max_in_flight)
-        self._limiter = RateLimiter(rate_limit)
+        self._in_flight = asyncio.Semaphore(in_flight)
+        self._limiter = RateLimiter(pacing.rate_limit)
 
     @classmethod
     def from_settings(cls, settings: Any, **overrides: Any) -> AirClient:
@@ -175,8 +153,9 @@ class AirClient:
         air_timeout_seconds, air_rate_limit, air_max_in_flight); keyword overrides win."""
         kwargs: dict[str, Any] = {
             "timeout": settings.air_timeout_seconds,
-            "rate_limit": settings.air_rate_limit,
-            "max_in_flight": settings.air_max_in_flight,
+            "pacing": Pacing(
+                rate_limit=settings.air_rate_limit, max_in_flight=settings.air_max_in_flight
+            ),
         }
         kwargs.update(overrides)
         return cls(

@@ -1,7 +1,8 @@
 """Pure retry helpers: capped exponential backoff with jitter, and Retry-After.
 
-The AIR client makes one attempt per call, so whoever retries (the reward agent, a
-lookup) picks its delays here; the randomness is injected, so tests pass a constant.
+The only place for this maths: the sink's re-sends (sinks/client.py), the reward agent's
+retries of AIR (streams/rewards.py) and SPEND.VOID's look-ups all pick their delays here;
+the randomness is injected, so tests pass a constant.
 """
 
 from __future__ import annotations

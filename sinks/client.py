@@ -15,13 +15,14 @@ import logging
 import random
 from collections.abc import Coroutine, Iterable, Sequence
 from dataclasses import replace
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 from pydantic import SecretStr
 
 from mappers.vocabulary import BULK_PATH
+from sinks.backoff import backoff_delay, retry_after_seconds
+from sinks.errors import AuthenticationFailed, DeliveryError
 from sinks.options import Pacing, RequestLimits, Retries
 from sinks.packer import Request, halves, pack
 from sinks.report import DeliveryReport, NullObserver, RefusalReason, Refused, SinkObserver
@@ -30,19 +31,6 @@ from sinks.throttle import PauseGate, RateLimiter
 log = logging.getLogger(__name__)
 
 _DETAIL_CHARS = 4096
-
-
-class DeliveryError(Exception):
-    """A response that retrying cannot fix: stop, ack nothing, tell an operator."""
-
-    def __init__(self, status: int, body: str) -> None:
-        super().__init__(f"mParticle answered {status}: {body[:500]}")
-        self.status = status
-        self.body = body
-
-
-class AuthenticationFailed(DeliveryError):
-    """401/403: the API key or secret is wrong or lacks access. Never retried."""
 
 
 class MParticleSink:
@@ -157,7 +145,7 @@ class MParticleSink:
                 report.rate_limit_waits += 1
                 report.retries += 1
                 self._observer.retry("throttled")
-                delay = _retry_after(response)
+                delay = retry_after_seconds(response.headers.get("Retry-After"))
                 if delay is None:
                     self._throttled += 1
                     delay = self._backoff(self._throttled)
@@ -221,10 +209,10 @@ class MParticleSink:
             return outcome
 
     def _backoff(self, attempt: int) -> float:
-        """Exponential backoff with full jitter, capped."""
         retries = self._retries
-        ceiling = min(retries.max_backoff, retries.backoff_base * 2 ** min(attempt - 1, 32))
-        return self._rng.uniform(0, ceiling)
+        return backoff_delay(
+            attempt, base=retries.backoff_base, cap=retries.max_backoff, jitter=self._rng.random
+        )
 
     def _refuse(
         self, delivery: _Delivery, indexes: Iterable[int], reason: RefusalReason, detail: str
@@ -244,23 +232,6 @@ class _Delivery:
     def __init__(self, records: Sequence[Any], report: DeliveryReport) -> None:
         self.records = records
         self.report = report
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    if value is None:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    from datetime import UTC, datetime
-
-    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
 
 
 async def _run_all(coroutines: Iterable[Coroutine[Any, Any, None]]) -> None:

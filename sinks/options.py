@@ -1,6 +1,7 @@
-"""The sink's options, grouped as httpx groups its own (`Timeout`, `Limits`): frozen values
-with sane defaults, so `MParticleSink(url, key, secret)` is a working production sink and a
-caller changes only the group it cares about: `pacing=Pacing(rate_limit=100)`.
+"""The delivery clients' options, grouped as httpx groups its own (`Timeout`, `Limits`):
+frozen values with sane defaults, so `MParticleSink(url, key, secret)` is a working
+production sink, `AirClient(url, client_id, secret)` a working AIR client, and a caller
+changes only the group it cares about: `pacing=Pacing(rate_limit=100)`.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ SAFE_BATCH_BYTES = 128_000
 
 @dataclass(frozen=True, slots=True)
 class Pacing:
-    """How fast and how wide: `rate_limit` batches per second (client-side, counted as
-    mParticle counts them, see sinks.throttle) and `max_in_flight` requests at once (also
-    the size of the connection pool)."""
+    """How fast and how wide: `rate_limit` per second (client-side; the sink counts
+    batches, as mParticle does, see sinks.throttle; the AIR client requests) and
+    `max_in_flight` requests at once (also the size of the connection pool). The defaults
+    are the sink's; the AIR client's are `sinks.air.AIR_PACING`."""
 
     rate_limit: float = API_DEFAULT_RATE_LIMIT
     max_in_flight: int = 4

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -14,6 +15,7 @@ import orjson
 import pytest
 
 from sinks.air import (
+    AIR_PACING,
     CLIENT_ID_HEADER,
     HASH_HEADER,
     AirClient,
@@ -569,7 +571,7 @@ async def test_a_request_its_caller_let_go_while_it_waited_is_not_sent(
     # One slot: the second request waits behind the first, which AIR answers slowly; the
     # caller lets go meanwhile (a worker stopping), so the second leaves unsent.
     local_air.faults.update({"delay_seconds": 0.5})
-    client = make_client(max_in_flight=1)
+    client = make_client(pacing=replace(AIR_PACING, max_in_flight=1))
     ours = [True]
     first = asyncio.ensure_future(client.trigger(CARD, "r-first", ["WELCOME5000"], lambda: ours[0]))
     second = asyncio.ensure_future(
