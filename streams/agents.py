@@ -31,9 +31,9 @@ from faust.types import EventT, StreamT
 import mappers
 from streams import metrics, source
 from streams.dead_letters import Fault, Stage, source_headers
+from streams.errors import Rebalancing
 from streams.offsets import complete
 from streams.pipeline import Pipeline, kept
-from streams.stopping import Rebalancing
 
 log = logging.getLogger("airmp.streams")
 Handler = Callable[[Pipeline, EventT], Awaitable[None]]

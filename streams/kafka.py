@@ -35,6 +35,7 @@ from aiokafka.protocol.metadata import MetadataRequest
 
 from config import Settings
 from config.settings import SecurityProtocol
+from streams.errors import BrokerError
 
 # The timeouts of our own clients, in one place (Faust's clients take theirs from the app).
 REQUEST_TIMEOUT_MS = 15_000  # one admin or consumer request
@@ -98,19 +99,6 @@ def aiokafka_options(settings: Settings) -> dict[str, Any]:
             sasl_plain_password=password.get_secret_value() if password else None,
         )
     return options
-
-
-# --- errors -------------------------------------------------------------------------------
-
-
-class BrokerError(Exception):
-    """The broker cannot be used; the message is one line naming what to check.
-
-    `retriable`: the broker answered with an error that may pass (Kafka's own flag)."""
-
-    def __init__(self, message: str, *, retriable: bool = False) -> None:
-        super().__init__(message)
-        self.retriable = retriable
 
 
 @contextlib.contextmanager

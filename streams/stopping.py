@@ -26,16 +26,13 @@ import logging
 import os
 from typing import Any, TypeVar
 
+from streams.errors import Rebalancing
 from streams.pipeline import Pipeline
 
 log = logging.getLogger("airmp.stopping")
 
 EXIT_UNDELIVERED = 75  # EX_TEMPFAIL: stopped before the target accepted what it held
 T = TypeVar("T")
-
-
-class Rebalancing(Exception):
-    """The partitions are being revoked: leave the work in hand, uncompleted."""
 
 
 def rebalancing(p: Pipeline) -> bool:

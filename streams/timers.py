@@ -14,7 +14,8 @@ from __future__ import annotations
 import logging
 
 from streams import metrics
-from streams.kafka import BrokerError, check_broker, collect_lag
+from streams.errors import BrokerError
+from streams.kafka import check_broker, collect_lag
 from streams.pipeline import Pipeline
 from streams.topics import consumed_topics
 

@@ -15,7 +15,8 @@ from aiokafka.admin import NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from config import Settings
-from streams.kafka import TOPICS_TIMEOUT_MS, BrokerError, KafkaClients
+from streams.errors import BrokerError
+from streams.kafka import TOPICS_TIMEOUT_MS, KafkaClients
 
 log = logging.getLogger("airmp.topics")
 

@@ -24,6 +24,7 @@ from pydantic import SecretStr
 from config import Settings
 from streams import metrics
 from streams.edges.producer import EdgeProducer
+from streams.errors import TooLarge
 
 log = logging.getLogger("airmp.edges")
 RETRY_AFTER_SECONDS = 5
@@ -85,10 +86,6 @@ class EdgeView(web.View):
         self, request: web.Request, request_log: RequestLog, **params: str
     ) -> tuple[int, Any, Mapping[str, str]]:
         raise NotImplementedError
-
-
-class TooLarge(Exception):
-    """A body over AIRMP_MAX_MESSAGE_BYTES: every edge answers 413 (`EdgeView.post`)."""
 
 
 async def read_body(request: web.Request, settings: Settings) -> bytes:

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from mappers import connect
 from streams.edges.base import EdgeView, RequestLog, read_body, retry_later, same_secret
-from streams.edges.producer import KafkaUnavailable
+from streams.errors import KafkaUnavailable
 
 Answer = tuple[int, Any, Mapping[str, str]]
 

@@ -24,7 +24,7 @@ from faust import web
 from mappers import firehose
 from mappers.vocabulary import FIREHOSE_IDENTITY_TYPES
 from streams.edges.base import EdgeView, RequestLog, read_body, retry_later, same_secret
-from streams.edges.producer import KafkaUnavailable
+from streams.errors import KafkaUnavailable
 from streams.source import H_AUDIENCE_REFERENCES
 
 Answer = tuple[int, Any, Mapping[str, str]]

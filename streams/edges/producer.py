@@ -18,14 +18,11 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from config import Settings
+from streams.errors import KafkaUnavailable
 from streams.kafka import PRODUCE_TIMEOUT_MS, aiokafka_options
 
 log = logging.getLogger("airmp.edges")
 START_RETRY_SECONDS = 2.0
-
-
-class KafkaUnavailable(Exception):
-    """Kafka did not take the message in time: answer 429 and let the caller retry."""
 
 
 class EdgeProducer:

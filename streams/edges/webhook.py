@@ -18,7 +18,7 @@ from faust import web
 
 import mappers
 from streams.edges.base import EdgeView, RequestLog, read_body, retry_later, same_secret
-from streams.edges.producer import KafkaUnavailable
+from streams.errors import KafkaUnavailable
 
 Answer = tuple[int, Any, Mapping[str, str]]
 
