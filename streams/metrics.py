@@ -112,6 +112,8 @@ DEAD_LETTER_SECRETS_MASKED = Counter(
     "Places a configured secret was masked in a dead letter (should stay 0)",
 )
 READY = Gauge("airmp_ready", "1 while /readyz answers 200, else 0 (set when /metrics is read)")
+# The delivering paths (streams/delivery.py `Path.component`): a new one adds its name here.
+STOPPED_COMPONENTS = ("sink", "rewards")
 STOPPED = Gauge(
     "airmp_stopped",
     "1 while a delivery is stopped (sink: mParticle refused the credentials or a status it "
@@ -167,7 +169,7 @@ KNOWN_LABELS: dict[MetricWrapperBase, tuple[tuple[str, ...], ...]] = {
     RECORDS_OUT: _each(EVENT_MAPPERS),
     DEAD_LETTERS: _each((*RejectReason, *RefusalReason, *STREAM_FAULTS)),
     UNMAPPED: _each(("duplicate", "void_reference_miss")),
-    STOPPED: _each(("sink", "rewards")),
+    STOPPED: _each(STOPPED_COMPONENTS),
     REWARDS: _each(("granted", "already_granted", "dead_lettered")),
     AIR_REQUESTS: _each(("trigger",), ANSWERS),
     AIR_LATENCY: _each(("trigger",)),

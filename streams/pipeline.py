@@ -35,8 +35,9 @@ class Topics:
 class Health:
     """What readiness depends on beside the app itself; agents and timers set it."""
 
-    sink_stopped: str | None = None  # why the sink stopped (401/403, a status it cannot fix)
-    rewards_stopped: str | None = None  # why the reward agent stopped (AIR refused 401/403)
+    # Why each stopped delivering path stopped (a 401/403, a status it cannot fix), by
+    # component ("sink", "rewards": streams/delivery.py `Path`); absent while it delivers.
+    stopped: dict[str, str] = field(default_factory=dict)
     broker_unreachable: str | None = None  # the last broker check's failure
 
 

@@ -16,33 +16,37 @@ sink's: nothing is completed, readiness turns 503, the requests wait for a resta
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
+from collections.abc import Coroutine
 from enum import StrEnum
 from functools import partial
+from typing import Any
 
 from faust.types import EventT, StreamT
 
 from mappers.rewards import RewardRequest
-from sinks import AirClient, AirCredentialsRejected, AirResult, NotSent, backoff_delay
+from sinks import AirClient, AirResult, backoff_delay
 from streams import metrics
 from streams.agents import events, guarded
 from streams.dead_letters import Stage
+from streams.delivery import Path, sendable, until_answered
+from streams.errors import Rebalancing
 from streams.lanes import Lanes
 from streams.offsets import hold
 from streams.pipeline import Air, Pipeline
-from streams.stopping import (
-    Rebalancing,
-    rebalancing,
-    unless_stopping,
-    wait_forever,
-)
 
 log = logging.getLogger("airmp.rewards")
 
 MAX_REFERENCES = 1000  # per customer in the table, beside the age bound
 PENDING_PER_REQUEST_SLOT = 16  # requests waiting in lanes per concurrent AIR request
+REWARDS = Path(
+    "rewards",
+    "AIR",
+    "Fix AIRMP_AIR_CLIENT_ID / AIRMP_AIR_CLIENT_SECRET and restart; no reward request is"
+    " committed meanwhile.",
+    log,
+)
 
 
 class RewardFault(StrEnum):
@@ -73,7 +77,7 @@ async def reward_one(air: Air, p: Pipeline, event: EventT) -> None:
         reason = f"{RewardFault.INVALID_REQUEST}: {str(exc).splitlines()[0]}"[:500]
         await _dead_letter(p, event, RewardFault.INVALID_REQUEST, reason, str(exc))
         return
-    if rebalancing(p) or p.app.should_stop:  # waited in its lane meanwhile: leave it
+    if not sendable(p):  # waited in its lane meanwhile: leave it
         raise Rebalancing()
     if request.reference in granted_references(air, request.key):
         metrics.REWARDS.labels("already_granted").inc()
@@ -93,42 +97,24 @@ async def trigger_until_answered(
     p: Pipeline, client: AirClient, request: RewardRequest
 ) -> AirResult:
     """AIR's answer, done or refused: transient failures are retried without end."""
-    attempt = 0
 
-    def may_send() -> bool:  # asked once the request's turn came: still ours to send?
-        return not (rebalancing(p) or p.app.should_stop)
+    def send() -> Coroutine[Any, Any, AirResult]:
+        return client.trigger(
+            request.identity_value, request.reference, request.triggers, partial(sendable, p)
+        )
 
-    while True:
-        try:
-            call = client.trigger(
-                request.identity_value, request.reference, request.triggers, may_send
-            )
-            task = asyncio.ensure_future(call)
-            result = await unless_stopping(p, task, on_rebalance=p.settings.delivery_grace_seconds)
-        except NotSent:
-            raise Rebalancing() from None  # left uncompleted: the next owner sends it
-        except AirCredentialsRejected as exc:
-            p.health.rewards_stopped = f"AIR rejected the credentials: {exc}"
-            log.critical(
-                "REWARDS STOPPED: %s. Fix AIRMP_AIR_CLIENT_ID / AIRMP_AIR_CLIENT_SECRET and"
-                " restart; no reward request is committed meanwhile.",
-                exc,
-            )
-            await wait_forever(p)
-            continue
+    def retry_in(result: AirResult, attempt: int) -> float | None:
         metrics.AIR_REQUESTS.labels("trigger", result.reason).inc()
         metrics.AIR_LATENCY.labels("trigger").observe(result.seconds)
         if not result.transient:
-            return result
-        attempt += 1
+            return None
         metrics.AIR_RETRIES.labels(result.reason).inc()
-        cap = p.settings.air_max_backoff_seconds
         # AIR's Retry-After as it says; else capped backoff with jitter.
-        delay = result.retry_after
-        if delay is None:
-            delay = backoff_delay(attempt, cap=cap)
-        pause = asyncio.ensure_future(asyncio.sleep(delay))
-        await unless_stopping(p, pause, on_rebalance=0)
+        if result.retry_after is not None:
+            return result.retry_after
+        return backoff_delay(attempt, cap=p.settings.air_max_backoff_seconds)
+
+    return await until_answered(p, REWARDS, send, retry_in)
 
 
 def granted_references(air: Air, key: bytes) -> dict[str, object]:

@@ -9,24 +9,32 @@ or failed delivery would still be committed.
 
 from __future__ import annotations
 
-import asyncio
 import logging
+from functools import partial
 from typing import Any, cast
 
 import orjson
 from faust import Stream
 from faust.types import EventT, StreamT
 
-from sinks import AuthenticationFailed, DeliveryError, DeliveryReport, MParticleSink
+from sinks import DeliveryReport, MParticleSink
 from streams import accepted, metrics
 from streams.dead_letters import Fault, Stage
+from streams.delivery import Path, until_answered
+from streams.errors import Rebalancing
 from streams.offsets import complete
 from streams.pipeline import Pipeline
-from streams.stopping import Rebalancing, unless_stopping, wait_forever
 
 log = logging.getLogger("airmp.sink")
 
 TAKE_MAX = 1000
+SINK = Path(
+    "sink",
+    "mParticle",
+    "Fix AIRMP_MPARTICLE_API_KEY / AIRMP_MPARTICLE_API_SECRET and restart; no offset is"
+    " committed meanwhile.",
+    log,
+)
 
 
 async def deliver_records(p: Pipeline, stream: StreamT) -> None:
@@ -95,25 +103,5 @@ async def _records(p: Pipeline, events: list[EventT]) -> tuple[list[EventT], lis
 async def deliver_until_accepted(
     p: Pipeline, sink: MParticleSink, records: list[Any]
 ) -> DeliveryReport:
-    while True:
-        task = asyncio.ensure_future(sink.deliver(records))
-        try:
-            report: DeliveryReport = await unless_stopping(
-                p, task, on_rebalance=p.settings.delivery_grace_seconds
-            )
-            p.health.sink_stopped = None
-            return report
-        except AuthenticationFailed as exc:
-            # Nothing is completed: the records wait in Kafka until the credentials are fixed.
-            p.health.sink_stopped = f"mParticle rejected the credentials: {exc}"
-            log.critical(
-                "SINK STOPPED: %s. Fix AIRMP_MPARTICLE_API_KEY / AIRMP_MPARTICLE_API_SECRET"
-                " and restart; no offset is committed meanwhile.",
-                exc,
-            )
-            await wait_forever(p)
-        except DeliveryError as exc:
-            p.health.sink_stopped = str(exc)
-            log.critical("SINK STOPPED: %s; retrying in 60 s, nothing is acked.", exc)
-            pause = asyncio.ensure_future(asyncio.sleep(60))
-            await unless_stopping(p, pause, on_rebalance=0)
+    """Each record accepted or refused (the sink retries transient failures itself)."""
+    return await until_answered(p, SINK, partial(sink.deliver, records))

@@ -15,11 +15,7 @@ from streams.pipeline import Pipeline
 
 def readiness(p: Pipeline) -> list[str]:
     """Why the worker is not ready; empty when it is."""
-    reasons = []
-    if p.health.sink_stopped:
-        reasons.append(f"sink stopped: {p.health.sink_stopped}")
-    if p.health.rewards_stopped:
-        reasons.append(f"rewards stopped: {p.health.rewards_stopped}")
+    reasons = [f"{component} stopped: {why}" for component, why in p.health.stopped.items()]
     if p.settings.agents_enabled:
         if not cast(TableManager, p.app.tables).recovery.completed.is_set():
             # Partitions may be assigned while the start-up seek still runs; the worker's
@@ -51,8 +47,8 @@ def install_views(p: Pipeline) -> None:
         # Readiness as gauges, so a stopped sink or reward path (401/403) can be alerted on
         # from Prometheus alone.
         gauges.READY.set(0 if readiness(p) else 1)
-        gauges.STOPPED.labels("sink").set(1 if p.health.sink_stopped else 0)
-        gauges.STOPPED.labels("rewards").set(1 if p.health.rewards_stopped else 0)
+        for component in gauges.STOPPED_COMPONENTS:
+            gauges.STOPPED.labels(component).set(1 if component in p.health.stopped else 0)
         payload = generate_latest(REGISTRY) + generate_latest(SINK_REGISTRY)
         # aiohttp refuses parameters (charset) in content_type=: send the full header.
         return web.bytes(payload, headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -204,7 +204,7 @@ async def test_sink_agent_delivers_and_dead_letters_what_mparticle_refuses() -> 
     assert _headers(invalid)["airmp-reason"] == b"invalid_batch"
     assert _headers(invalid)["airmp-stage"] == b"sink"
     assert b"rejected" in _headers(invalid)["airmp-detail"].lower()
-    assert p.health.sink_stopped is None
+    assert p.health.stopped == {}
 
 
 async def _acked(event: EventT) -> bool:

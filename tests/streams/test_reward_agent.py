@@ -151,16 +151,14 @@ async def test_refused_credentials_stop_rewards_and_complete_nothing(air: LocalA
     async with agent.test_context() as test:
         event = await test.put(value=request.to_bytes(), key=request.key, wait=False)
         deadline = asyncio.get_running_loop().time() + WAIT
-        while p.health.rewards_stopped is None and asyncio.get_running_loop().time() < deadline:
+        while "rewards" not in p.health.stopped and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.05)
         await asyncio.sleep(0.3)
         acked = event.message.acked
 
-    assert p.health.rewards_stopped is not None
-    assert p.health.rewards_stopped.startswith("AIR rejected the credentials: AIR answered 401")
-    assert (
-        SECRET not in p.health.rewards_stopped and "not-the-secret" not in p.health.rewards_stopped
-    )
+    stopped = p.health.stopped["rewards"]
+    assert stopped.startswith("AIR rejected the credentials: AIR answered 401")
+    assert SECRET not in stopped and "not-the-secret" not in stopped
     assert not acked and air.state.granted == {} and dead_letters.empty()
 
 
