@@ -21,6 +21,7 @@ from enum import StrEnum
 
 from faust.types import ChannelT, EventT
 
+from config import Settings
 from streams import metrics
 from streams.source import H_TOPIC, delivery_tag, headers_dict, source_of
 
@@ -41,6 +42,30 @@ class Stage(StrEnum):
     SINK = "sink"  # the sink agent, on the records topic
     REWARD = "reward"  # the reward agent, on the reward topic
     FIREHOSE = "firehose"  # the audience output edge: a profile that cannot be rewarded
+
+
+# The topic each stage reads, by its `Settings` field: where `airmp dead-letters redrive`
+# sends the stage's letters back (ops/dead_letters/letters.py). Wallet letters go to the AIR
+# input topic, not to the by-wallet copy, which only the ingest agent writes. None: not
+# re-driven (mParticle sends a firehose profile again once it carries a raw identity). A new
+# stage names its topic here.
+STAGE_TOPICS: dict[Stage, str | None] = {
+    Stage.INGEST: "input_topic",
+    Stage.WALLET: "input_topic",
+    Stage.SINK: "records_topic",
+    Stage.REWARD: "reward_topic",
+    Stage.FIREHOSE: None,
+}
+
+
+def stage_topic(stage: str, settings: Settings) -> str | None:
+    """The topic `stage` reads, from `STAGE_TOPICS`; None for one not re-driven, or one
+    this version does not know (a letter of a newer or older worker)."""
+    try:
+        field = STAGE_TOPICS[Stage(stage)]
+    except ValueError:
+        return None
+    return None if field is None else str(getattr(settings, field))
 
 
 class Fault(StrEnum):

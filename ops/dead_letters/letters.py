@@ -14,13 +14,21 @@ import orjson
 import mappers
 from config import Settings
 from ops.replay.range import parse_time
-from streams.dead_letters import H_DETAIL, H_KIND, H_REASON, H_STAGE, Stage
+from streams.dead_letters import (
+    H_DETAIL,
+    H_KIND,
+    H_REASON,
+    H_STAGE,
+    STAGE_TOPICS,
+    Stage,
+    stage_topic,
+)
 from streams.source import H_REDRIVEN, SOURCE_HEADERS, delivery_tag, headers_dict
 
 NO_NAME = "-"  # the eventName of a body that has none (not JSON, a reward request, ...)
 BODY_CHARS = 20_000  # `show` cuts a longer body (an oversized poison message is 8 MB)
-# Ingest and wallet read the AIR input topic (wallet reads the ingest agent's re-keyed copy).
-AIR_INPUT_STAGES = (Stage.INGEST, Stage.WALLET)
+# The stages re-driven to the AIR input topic, with their source headers.
+AIR_INPUT_STAGES = tuple(stage for stage, field in STAGE_TOPICS.items() if field == "input_topic")
 
 
 _AGO = re.compile(r"^(\d+)([smhd])$")
@@ -296,14 +304,9 @@ def render(letter: DeadLetter, limit: int = BODY_CHARS) -> str:
 
 
 def redrive_topic(stage: str, settings: Settings) -> str | None:
-    """The topic the stage reads (None: a stage this version does not know)."""
-    if stage in AIR_INPUT_STAGES:
-        return settings.input_topic
-    if stage == Stage.SINK:
-        return settings.records_topic
-    if stage == Stage.REWARD:
-        return settings.reward_topic
-    return None
+    """The topic the stage reads (None: not re-driven, or a stage this version does not
+    know): `streams.dead_letters.STAGE_TOPICS`."""
+    return stage_topic(stage, settings)
 
 
 def redrive_headers(letter: DeadLetter) -> list[tuple[str, bytes]]:
