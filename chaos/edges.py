@@ -42,6 +42,7 @@ from chaos.load import (
     Load,
     Message,
 )
+from mappers.errors import AirmpError
 
 MPARTICLE_429_RETRIES = 5  # mParticle's Firehose retries of a 429 before it drops a message
 TIMEOUT_SECONDS = 10.0  # an edge waits up to 5 s for Kafka (AIRMP_EDGE_KAFKA_TIMEOUT_SECONDS)
@@ -50,7 +51,7 @@ NO_WORKER_WAIT = 0.5  # none live: as a load balancer with no healthy backend, t
 _REFERENCE = re.compile(rb'"reference":"([^"]+)"')
 
 
-class EdgeRefused(Exception):
+class EdgeRefused(AirmpError):
     """An edge answered what no retry can fix: the harness sent something wrong."""
 
 
