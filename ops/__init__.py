@@ -8,6 +8,6 @@ ops/help.py). Each is a function `(settings, options, out, err) -> exit status` 
 `ops.runner` (the event loop, one-line errors with exit status 2, Ctrl-C); what they raise
 on purpose is in `ops.errors`, beneath `mappers.errors.AirmpError`.
 
-They may use everything below them (mappers, config, sinks, streams,
-testkit); nothing there imports ops.
+They may use everything below them (mappers, config, sinks, streams, testkit); nothing
+there imports ops.
 """
