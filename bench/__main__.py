@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import edges, mapping, memory, processor, report, scaleout, sink
-from bench.common import DEFAULT, FULL, QUICK, say
+from bench.common import DEFAULT, FULL, QUICK, Sizes, say
 from testkit.localkafka import LocalKafka
 from testkit.processes import ROOT
 
@@ -34,7 +34,7 @@ def _kafka() -> LocalKafka:
     return LocalKafka(heap="1g").start()
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="smoke run: small sizes")
@@ -44,7 +44,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--only", choices=STEPS, action="append", help="run only these steps")
     parser.add_argument("--no-docs", action="store_true", help="leave docs/ alone")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     sizes = QUICK if args.quick else FULL if args.full else DEFAULT
     steps = args.only or list(STEPS)
     command = "make bench" + (" QUICK=1" if args.quick else "")
@@ -62,34 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     say(f"benchmarks ({sizes.name}); worker logs in {workdir}")
     kafka = _kafka()
     try:
-        bootstrap = kafka.bootstrap
-        if "mapping" in steps:
-            results["mapping"] = mapping.run(sizes).as_json()
-            sandbox = mapping.sandbox_notifications(sizes.mapping_events)
-            if sandbox is not None:
-                run = mapping.run(sizes, profile=False, events=sandbox, label="AIR sandbox")
-                results["mapping_sandbox"] = run.as_json()
-        if "processor" in steps:
-            p = processor.run(bootstrap, workdir, sizes, args.store)
-            results["processor"] = p.as_json()
-            results["latencies_ms"] = p.workers["wallet"].latencies_ms
-        if "scaleout" in steps:
-            broker_pid = kafka.process.pid if kafka.process is not None else None
-            results["scaleout"] = scaleout.run(bootstrap, broker_pid, workdir, sizes).as_json()
-        if "sink" in steps:
-            runs = sink.run(bootstrap, workdir, sizes)
-            results["sink"] = {
-                "records": sizes.sink_records,
-                "rate_limit": sizes.sink_rate_limit,
-                "window": runs[0].window if runs else 1.0,
-                "merge_false": sink.medians(runs, False),
-                "merge_true": sink.medians(runs, True),
-                "runs": [r.as_json() for r in runs],
-            }
-        if "edges" in steps:
-            results["edges"] = edges.run(bootstrap, workdir, sizes).as_json()
-        if "memory" in steps:
-            results["memory"] = memory.run(bootstrap, workdir, sizes, args.store).as_json()
+        _run_steps(steps, kafka, workdir, sizes, args.store, results)
         ok = True
     finally:
         kafka.stop()
@@ -98,10 +75,55 @@ def main(argv: list[str] | None = None) -> int:
         else:
             say(f"benchmarks failed; worker logs kept in {workdir}")
     results["seconds"] = time.monotonic() - started
-    out = ROOT / "var" / "bench" / f"results-{sizes.name}.json"
+    _report(results, sizes.name, docs=not args.quick and not args.no_docs)
+    return 0
+
+
+def _run_steps(
+    steps: list[str],
+    kafka: LocalKafka,
+    workdir: Path,
+    sizes: Sizes,
+    store: str,
+    results: dict[str, Any],
+) -> None:
+    """Each step asked for, in STEPS' order, its results into `results`."""
+    bootstrap = kafka.bootstrap
+    if "mapping" in steps:
+        results["mapping"] = mapping.run(sizes).as_json()
+        sandbox = mapping.sandbox_notifications(sizes.mapping_events)
+        if sandbox is not None:
+            run = mapping.run(sizes, profile=False, events=sandbox, label="AIR sandbox")
+            results["mapping_sandbox"] = run.as_json()
+    if "processor" in steps:
+        p = processor.run(bootstrap, workdir, sizes, store)
+        results["processor"] = p.as_json()
+        results["latencies_ms"] = p.workers["wallet"].latencies_ms
+    if "scaleout" in steps:
+        broker_pid = kafka.process.pid if kafka.process is not None else None
+        results["scaleout"] = scaleout.run(bootstrap, broker_pid, workdir, sizes).as_json()
+    if "sink" in steps:
+        runs = sink.run(bootstrap, workdir, sizes)
+        results["sink"] = {
+            "records": sizes.sink_records,
+            "rate_limit": sizes.sink_rate_limit,
+            "window": runs[0].window if runs else 1.0,
+            "merge_false": sink.medians(runs, False),
+            "merge_true": sink.medians(runs, True),
+            "runs": [r.as_json() for r in runs],
+        }
+    if "edges" in steps:
+        results["edges"] = edges.run(bootstrap, workdir, sizes).as_json()
+    if "memory" in steps:
+        results["memory"] = memory.run(bootstrap, workdir, sizes, store).as_json()
+
+
+def _report(results: dict[str, Any], profile: str, docs: bool) -> None:
+    """The results file, docs/benchmarks.md (`docs`), the table and the ratio lines."""
+    out = ROOT / "var" / "bench" / f"results-{profile}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=1))
-    if not args.quick and not args.no_docs:
+    if docs:
         report.write_docs(results, ROOT / "docs" / "benchmarks.md")
     print()
     print(report.header(results))
@@ -111,7 +133,6 @@ def main(argv: list[str] | None = None) -> int:
     say(f"results in {out}; {results['seconds']:.0f} s in all")
     for line in report.ratio_lines(results):
         print(line, flush=True)
-    return 0
 
 
 if __name__ == "__main__":

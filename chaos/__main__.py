@@ -18,7 +18,7 @@ from chaos.run import DEFAULT, PROFILES, QUICK, Outcome, Round, terminate_as_int
 from chaos.verdict import totals_line
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m chaos", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="~3,000 events, at most 2 minutes")
     parser.add_argument(
@@ -50,6 +50,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--keep", action="store_true", help="keep each round's work dir (logs) even when it passes"
     )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
     args = parser.parse_args(argv)
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
@@ -74,13 +79,18 @@ def main(argv: list[str] | None = None) -> int:
             return 130
     failed = [o for o in outcomes if not o.ok]
     if args.rounds > 1:
-        verdicts = [o.verdict for o in outcomes if o.verdict is not None]
-        seeds = ", ".join(str(o.seed) for o in failed) or "none"
-        print(f"  {len(outcomes)} rounds, failed: {seeds}")
-        if len(verdicts) < len(outcomes):
-            print(f"  {len(outcomes) - len(verdicts)} rounds had no verdict (harness failure)")
-        print(totals_line(verdicts), flush=True)
+        _totals(outcomes, failed)
     return 1 if failed else 0
+
+
+def _totals(outcomes: list[Outcome], failed: list[Outcome]) -> None:
+    """After several rounds: which failed, and every count summed."""
+    verdicts = [o.verdict for o in outcomes if o.verdict is not None]
+    seeds = ", ".join(str(o.seed) for o in failed) or "none"
+    print(f"  {len(outcomes)} rounds, failed: {seeds}")
+    if len(verdicts) < len(outcomes):
+        print(f"  {len(outcomes) - len(verdicts)} rounds had no verdict (harness failure)")
+    print(totals_line(verdicts), flush=True)
 
 
 if __name__ == "__main__":

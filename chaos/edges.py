@@ -42,6 +42,7 @@ from chaos.load import (
     Load,
     Message,
 )
+from mappers.errors import AirmpError
 
 MPARTICLE_429_RETRIES = 5  # mParticle's Firehose retries of a 429 before it drops a message
 TIMEOUT_SECONDS = 10.0  # an edge waits up to 5 s for Kafka (AIRMP_EDGE_KAFKA_TIMEOUT_SECONDS)
@@ -50,7 +51,7 @@ NO_WORKER_WAIT = 0.5  # none live: as a load balancer with no healthy backend, t
 _REFERENCE = re.compile(rb'"reference":"([^"]+)"')
 
 
-class EdgeRefused(Exception):
+class EdgeRefused(AirmpError):
     """An edge answered what no retry can fix: the harness sent something wrong."""
 
 
@@ -200,16 +201,9 @@ class Poster:
             last = worker
             stats.attempts += 1
             retry_after = 0.0
-            try:
-                answer = await client.post(
-                    f"http://127.0.0.1:{port}{path}", content=message.value, headers=headers
-                )
-            except httpx.ConnectError:
-                why = "refused"
-            except httpx.TimeoutException:
-                why = "timeout"
-            except httpx.TransportError:
-                why = "dropped"
+            answer = await _post(client, f"http://127.0.0.1:{port}{path}", message, headers)
+            if isinstance(answer, str):
+                why = answer
             else:
                 status = answer.status_code
                 if status == 200:
@@ -235,10 +229,15 @@ class Poster:
                     )
             failures.append(f"{why}@{worker}")
             stats.retries[why] += 1
-            if len(failures) > 1:  # the first retry goes to another worker at once
-                first, cap = self._backoff
-                backoff = min(first * 2 ** (len(failures) - 2), cap) * self._rng.uniform(0.5, 1)
-                await asyncio.sleep(min(retry_after, RETRY_AFTER_CAP) or backoff)
+            await self._pause(len(failures), retry_after)
+
+    async def _pause(self, failures: int, retry_after: float) -> None:
+        """Before the next attempt: none after the first failure (it goes to another worker
+        at once), then the Retry-After (capped) or a jittered backoff."""
+        if failures > 1:
+            first, cap = self._backoff
+            backoff = min(first * 2 ** (failures - 2), cap) * self._rng.uniform(0.5, 1)
+            await asyncio.sleep(min(retry_after, RETRY_AFTER_CAP) or backoff)
 
     @staticmethod
     def _done(
@@ -256,6 +255,20 @@ class Poster:
             text += f" after {len(failures)} retries ({', '.join(failures)})"
         state.posted[i] = text
         state.acked += answered
+
+
+async def _post(
+    client: httpx.AsyncClient, url: str, message: Message, headers: dict[str, str]
+) -> httpx.Response | str:
+    """The edge's answer, or why there was none: refused, timeout, dropped."""
+    try:
+        return await client.post(url, content=message.value, headers=headers)
+    except httpx.ConnectError:
+        return "refused"
+    except httpx.TimeoutException:
+        return "timeout"
+    except httpx.TransportError:
+        return "dropped"
 
 
 def _check(route: str, answer: httpx.Response, request_id: str) -> None:

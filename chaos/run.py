@@ -209,6 +209,66 @@ class Watch:
 
 
 @dataclass
+class Live:
+    """What a round started, as far as it got: `_tear_down` stops it whatever happened."""
+
+    services: Services
+    slots: list[Slot] = field(default_factory=list)
+    background: Background | None = None
+    accepted: Accepted | None = None
+    granted: Granted | None = None
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What a failed verdict is diagnosed from: the topics are read again through
+    `background`, with the round's settings `env`."""
+
+    verdict: Verdict
+    load: load_mod.Load
+    dead: list[Message]
+    background: Background
+    env: dict[str, str]
+
+
+@dataclass
+class Waiting:
+    """What the end of a round waits for, and how much of it has come."""
+
+    want: set[str]  # source_request_ids of the batches `airmp map` expects
+    bad: set[bytes]  # inputs to be dead-lettered
+    refused: set[bytes]  # reward requests to be dead-lettered
+    grantable: set[str]  # references to be granted
+    got: int = 0
+    rewarded: int = 0
+    dead_seen: set[bytes] = field(default_factory=set)
+    refused_seen: set[bytes] = field(default_factory=set)
+
+    def count(self, watch: Watch) -> None:
+        self.got = len(self.want & watch.accepted.ids)
+        self.rewarded = len(self.grantable & watch.granted.counts.keys())
+
+    @property
+    def counts(self) -> tuple[int, int, int, int]:
+        """What changes when progress is made (the idle timer restarts)."""
+        return (self.got, len(self.dead_seen), self.rewarded, len(self.refused_seen))
+
+    @property
+    def arrived(self) -> bool:
+        return self.got == len(self.want) and self.rewarded == len(self.grantable)
+
+    def line(self, watch: Watch, slots: list[Slot]) -> str:
+        return (
+            f"accepted {self.got}/{len(self.want)} expected batches "
+            f"({len(watch.accepted.batches)} in all), dead letters "
+            f"{len(self.dead_seen)}/{len(self.bad)}, rewards granted "
+            f"{self.rewarded}/{len(self.grantable)}, refused dead-lettered "
+            f"{len(self.refused_seen)}/{len(self.refused)}, "
+            f"workers up {sum(s.running for s in slots)}/{len(slots)}"
+        )
+
+
+@dataclass
 class Outcome:
     seed: int
     verdict: Verdict | None  # None: the harness itself failed (error says why)
@@ -258,6 +318,22 @@ class Round:
     def run(self) -> Outcome:
         print(f"chaos: seed {self.seed}", file=self.out, flush=True)
         self.work.mkdir(parents=True, exist_ok=True)
+        load, actions = self._plan_load()
+        live = self._services(load)
+        verdict: Verdict | None = None
+        diagnostics: list[str] = []
+        error = ""
+        try:
+            verdict, diagnostics = self._play(load, actions, live)
+        except Exception as exc:  # a harness failure: say so, keep the evidence
+            error = f"{type(exc).__name__}: {exc}"
+        finally:
+            abandon = bool(error) or INTERRUPTED.is_set() or sys.exc_info()[0] is not None
+            self._tear_down(live, quick=abandon)
+        return self._report(verdict, diagnostics, error)
+
+    def _plan_load(self) -> tuple[load_mod.Load, list[Action]]:
+        """The seeded load and faults, said in one progress line."""
         profile = self.profile
         load = load_mod.build(
             self.seed,
@@ -280,6 +356,10 @@ class Round:
             f"{load.routed(load_mod.CONNECT)} Connect calls; {profile.produce_seconds:.0f}s of "
             f"production, {len(actions)} faults; work dir {self.work}"
         )
+        return load, actions
+
+    def _services(self, load: load_mod.Load) -> Live:
+        """Kafka, the endpoint and the local AIR, not started yet."""
         kafka = LocalKafka(workdir=self.work / "kafka")
         endpoint = Endpoint(log_path=self.work / "endpoint.log", die_with_parent=True)
         wallets = self.work / "air-wallets.json"
@@ -290,105 +370,119 @@ class Round:
             triggers=load_mod.REWARD_TRIGGERS,
             die_with_parent=True,
         )
-        services = Services(kafka, endpoint, air)
-        slots: list[Slot] = []
-        background: Background | None = None
-        accepted: Accepted | None = None
-        granted: Granted | None = None
-        verdict: Verdict | None = None
-        diagnostics: list[str] = []
-        error = ""
-        try:
-            kafka.start()
-            endpoint.start()
-            air.start()
-            env = self._env(kafka.bootstrap, endpoint, air)
-            records, map_dead = mapped(load.good, env)
-            known_bad = [*load.bad, *map_dead]
-            if map_dead:
-                self.notes.append(f"`airmp map` dead-letters {len(map_dead)} journey inputs")
-            background = Background()
-            background.call(_ensure_topics(env), timeout=60)
-            slots = [self._slot(i, env) for i in range(self.plan.workers)]
-            for slot in slots:
-                slot.start("first start")
-            self._wait_ready(slots, timeout=90)
-            self._publish_live(slots)
-            accepted = Accepted(endpoint.base_url)
-            granted = Granted(air)
-            rejected = self._rejected(records)
-            if rejected:
-                # The sink dead-letters a batch mParticle refuses with 400: a loss the
-                # verdict must report (lost and unexpected dead letters, one each).
-                endpoint.faults(reject_source_request_ids=rejected)
-            if self.regrant:
-                # An AIR that does not de-duplicate references: every re-send after a grant
-                # (an answer AIR dropped, a timeout) rewards again, so the round must fail.
-                air.faults(regrant_repeats=True)
-            production = kafka_io.Production(total=len(load.messages))
-            reward_production = kafka_io.Production(total=len(load.rewards))
-            streams = [
-                (env["AIRMP_INPUT_TOPIC"], load.messages, production),
-                (env["AIRMP_REWARD_TOPIC"], load.rewards, reward_production),
-            ]
-            produced = background.submit(self._feed(kafka.bootstrap, streams))
-            watch = Watch(accepted, granted, production, reward_production)
-            self._inject(actions, slots, services, watch, produced)
-            produced.result(timeout=0)  # raises a producing failure
-            endpoint.faults(**faults_mod.ENDPOINT_AFTER_PRODUCTION)
-            air.faults(**faults_mod.ENDPOINT_AFTER_PRODUCTION)
-            want = {r["batch"]["source_request_id"] for r in records}
-            self._wait_done(want, known_bad, load, slots, watch, background, env)
-            if self.profile.exact:
-                self._moves_summary(background, env)
-            self._stop_workers(slots)
-            accepted.poll(all_requests=True)
-            granted.poll()
-            air_requests = granted.requests()
-            (self.work / "air-granted.json").write_bytes(
-                orjson.dumps(
-                    {
-                        "granted": granted.counts,
-                        "repeats": granted.repeats,
-                        "requests": air_requests,
-                    }
-                )
+        return Live(Services(kafka, endpoint, air))
+
+    def _play(
+        self, load: load_mod.Load, actions: list[Action], live: Live
+    ) -> tuple[Verdict, list[str]]:
+        """Start everything, feed the load through the faults, wait, stop the workers and
+        judge; `live` keeps what was started, for `_tear_down` whatever happens here."""
+        services = live.services
+        services.kafka.start()
+        services.endpoint.start()
+        services.air.start()
+        env = self._env(services.kafka.bootstrap, services.endpoint, services.air)
+        records, map_dead = mapped(load.good, env)
+        known_bad = [*load.bad, *map_dead]
+        if map_dead:
+            self.notes.append(f"`airmp map` dead-letters {len(map_dead)} journey inputs")
+        background = live.background = Background()
+        background.call(_ensure_topics(env), timeout=60)
+        slots = live.slots = [self._slot(i, env) for i in range(self.plan.workers)]
+        for slot in slots:
+            slot.start("first start")
+        self._wait_ready(slots, timeout=90)
+        self._publish_live(slots)
+        live.accepted = Accepted(services.endpoint.base_url)
+        live.granted = Granted(services.air)
+        self._self_test_faults(records, services)
+        watch = Watch(
+            live.accepted,
+            live.granted,
+            kafka_io.Production(total=len(load.messages)),
+            kafka_io.Production(total=len(load.rewards)),
+        )
+        streams = [
+            (env["AIRMP_INPUT_TOPIC"], load.messages, watch.production),
+            (env["AIRMP_REWARD_TOPIC"], load.rewards, watch.rewards),
+        ]
+        produced = background.submit(self._feed(services.kafka.bootstrap, streams))
+        self._inject(actions, slots, services, watch, produced)
+        produced.result(timeout=0)  # raises a producing failure
+        services.endpoint.faults(**faults_mod.ENDPOINT_AFTER_PRODUCTION)
+        services.air.faults(**faults_mod.ENDPOINT_AFTER_PRODUCTION)
+        want = {r["batch"]["source_request_id"] for r in records}
+        self._wait_done(want, known_bad, load, slots, watch, background, env)
+        if self.profile.exact:
+            self._moves_summary(background, env)
+        self._stop_workers(slots)
+        return self._judge(load, records, known_bad, watch, background, env)
+
+    def _self_test_faults(self, records: list[dict[str, Any]], services: Services) -> None:
+        """The faults of the self-tests (--reject, --regrant): rounds that must fail."""
+        rejected = self._rejected(records)
+        if rejected:
+            # The sink dead-letters a batch mParticle refuses with 400: a loss the
+            # verdict must report (lost and unexpected dead letters, one each).
+            services.endpoint.faults(reject_source_request_ids=rejected)
+        if self.regrant:
+            # An AIR that does not de-duplicate references: every re-send after a grant
+            # (an answer AIR dropped, a timeout) rewards again, so the round must fail.
+            services.air.faults(regrant_repeats=True)
+
+    def _judge(
+        self,
+        load: load_mod.Load,
+        records: list[dict[str, Any]],
+        known_bad: list[bytes],
+        watch: Watch,
+        background: Background,
+        env: dict[str, str],
+    ) -> tuple[Verdict, list[str]]:
+        """With the workers stopped: what mParticle and AIR took and the dead letters,
+        judged; the diagnostics when the verdict fails."""
+        accepted, granted = watch.accepted, watch.granted
+        accepted.poll(all_requests=True)
+        granted.poll()
+        air_requests = granted.requests()
+        (self.work / "air-granted.json").write_bytes(
+            orjson.dumps(
+                {"granted": granted.counts, "repeats": granted.repeats, "requests": air_requests}
             )
-            dead = background.call(
-                kafka_helper.read_topic(kafka.bootstrap, env["AIRMP_DEAD_LETTER_TOPIC"]), 150
-            )
-            self._count_edge_copies(load, background, env)
-            verdict = judge(
-                len(load.messages),
-                [r["batch"] for r in records],
-                accepted.batches,
-                [(r.value, r.header("airmp-stage")) for r in dead],
-                known_bad,
-                load.refused,
-                judge_rewards(load.grantable, granted.counts),
-            )
-            self._fault_summary(accepted, granted, air_requests)
-            if not verdict.ok:
-                diagnostics = self._diagnose(
-                    verdict, load, records, known_bad, dead, production, accepted, background, env
-                )
-                diagnostics += self._diagnose_rewards(
-                    verdict, load, reward_production, granted, air_requests, dead, background, env
-                )
-        except Exception as exc:  # a harness failure: say so, keep the evidence
-            error = f"{type(exc).__name__}: {exc}"
-        finally:
-            abandon = bool(error) or INTERRUPTED.is_set() or sys.exc_info()[0] is not None
-            self._stop_workers(slots, quick=abandon)
-            for view in (accepted, granted):
-                if view is not None:
-                    view.close()
-            endpoint.stop()
-            air.stop()
-            if background is not None:
-                background.close()
-            kafka.stop()
-        return self._report(verdict, diagnostics, error)
+        )
+        bootstrap = env["AIRMP_KAFKA_BOOTSTRAP_SERVERS"]
+        dead = background.call(
+            kafka_helper.read_topic(bootstrap, env["AIRMP_DEAD_LETTER_TOPIC"]), 150
+        )
+        self._count_edge_copies(load, background, env)
+        verdict = judge(
+            len(load.messages),
+            [r["batch"] for r in records],
+            accepted.batches,
+            [(r.value, r.header("airmp-stage")) for r in dead],
+            known_bad,
+            load.refused,
+            judge_rewards(load.grantable, granted.counts),
+        )
+        self._fault_summary(accepted, granted, air_requests)
+        if verdict.ok:
+            return verdict, []
+        evidence = Evidence(verdict, load, dead, background, env)
+        diagnostics = self._diagnose(evidence, records, known_bad, watch.production, accepted)
+        diagnostics += self._diagnose_rewards(evidence, watch.rewards, granted, air_requests)
+        return verdict, diagnostics
+
+    def _tear_down(self, live: Live, quick: bool) -> None:
+        """Everything that was started, stopped: workers first, Kafka last."""
+        self._stop_workers(live.slots, quick=quick)
+        for view in (live.accepted, live.granted):
+            if view is not None:
+                view.close()
+        live.services.endpoint.stop()
+        live.services.air.stop()
+        if live.background is not None:
+            live.background.close()
+        live.services.kafka.stop()
 
     async def _feed(
         self,
@@ -713,12 +807,7 @@ class Round:
         to its end and nothing arrived for a while); or the round's budget runs out. Then a
         moment for late duplicates (and second grants) to land."""
         deadline = self.started + self.profile.budget_seconds - SHUTDOWN_RESERVE
-        bootstrap = env["AIRMP_KAFKA_BOOTSTRAP_SERVERS"]
-        reward_topic = env["AIRMP_REWARD_TOPIC"]
-        topics = self._topics(env)
-        bad, refused, grantable = set(known_bad), set(load.refused), set(load.grantable)
-        dead_seen: set[bytes] = set()
-        refused_seen: set[bytes] = set()
+        wait = Waiting(want, set(known_bad), set(load.refused), set(load.grantable))
         last_check = last_line = 0.0
         last_change, seen = time.monotonic(), (-1, -1, -1, -1)
         while True:
@@ -726,53 +815,63 @@ class Round:
             self._tend(slots)
             watch.accepted.poll()
             watch.granted.poll()
-            got = len(want & watch.accepted.ids)
-            rewarded = len(grantable & watch.granted.counts.keys())
-            now = (got, len(dead_seen), rewarded, len(refused_seen))
-            if now != seen:
-                last_change, seen = time.monotonic(), now
+            wait.count(watch)
+            if wait.counts != seen:
+                last_change, seen = time.monotonic(), wait.counts
             idle = time.monotonic() - last_change >= IDLE_SECONDS
             settled = committed = False
-            arrived = got == len(want) and rewarded == len(grantable)
-            if time.monotonic() - last_check >= (2 if arrived else 4):
+            if time.monotonic() - last_check >= (2 if wait.arrived else 4):
                 last_check = time.monotonic()
-                dlq = background.call(kafka_helper.read_topic(bootstrap, _dlq(env)), 60)
-                dead_seen = {r.value for r in dlq} & bad
-                refused_seen = {
-                    r.value for r in dlq if r.header("airmp-stage") == REWARD_STAGE
-                } & refused
-                if arrived and dead_seen >= bad and refused_seen >= refused:
-                    lag = background.call(
-                        kafka_helper.lag(bootstrap, self.app_id, [reward_topic]), 60
-                    )
-                    committed = lag == 0
-                elif idle and all(s.down or (s.running and not s.terminating_since) for s in slots):
-                    lag = background.call(kafka_helper.lag(bootstrap, self.app_id, topics), 60)
-                    settled = lag == 0
-            done = committed
-            if done or settled or time.monotonic() - last_line >= 5:
+                committed, settled = self._check_topics(wait, idle, slots, background, env)
+            if committed or settled or time.monotonic() - last_line >= 5:
                 last_line = time.monotonic()
-                progress(
-                    f"[{self._t():4.0f}s] waiting: accepted {got}/{len(want)} expected batches "
-                    f"({len(watch.accepted.batches)} in all), dead letters "
-                    f"{len(dead_seen)}/{len(bad)}, rewards granted {rewarded}/{len(grantable)}, "
-                    f"refused dead-lettered {len(refused_seen)}/{len(refused)}, "
-                    f"workers up {sum(s.running for s in slots)}/{len(slots)}"
-                )
-            if done:
-                time.sleep(2)  # a re-send still in flight lands now, and is judged
-                return
-            if settled:
-                progress(
-                    f"[{self._t():4.0f}s] stopped waiting: every input is committed and nothing "
-                    f"arrived for {IDLE_SECONDS:.0f}s, so what is missing will not come"
-                )
-                return
-            if time.monotonic() > deadline:
-                progress(f"[{self._t():4.0f}s] gave up waiting: the round's budget is spent")
-                self.timed_out = True
+                progress(f"[{self._t():4.0f}s] waiting: {wait.line(watch, slots)}")
+            if self._wait_over(committed, settled, deadline):
                 return
             time.sleep(1)
+
+    def _check_topics(
+        self,
+        wait: Waiting,
+        idle: bool,
+        slots: list[Slot],
+        background: Background,
+        env: dict[str, str],
+    ) -> tuple[bool, bool]:
+        """(committed: everything arrived and the reward topic is committed to its end,
+        settled: idle, and the group committed every topic to its end), the dead-letter
+        topic read again for `wait`."""
+        bootstrap = env["AIRMP_KAFKA_BOOTSTRAP_SERVERS"]
+        dlq = background.call(kafka_helper.read_topic(bootstrap, _dlq(env)), 60)
+        wait.dead_seen = {r.value for r in dlq} & wait.bad
+        wait.refused_seen = {
+            r.value for r in dlq if r.header("airmp-stage") == REWARD_STAGE
+        } & wait.refused
+        if wait.arrived and wait.dead_seen >= wait.bad and wait.refused_seen >= wait.refused:
+            reward_topic = env["AIRMP_REWARD_TOPIC"]
+            lag = background.call(kafka_helper.lag(bootstrap, self.app_id, [reward_topic]), 60)
+            return lag == 0, False
+        if idle and all(s.down or (s.running and not s.terminating_since) for s in slots):
+            lag = background.call(kafka_helper.lag(bootstrap, self.app_id, self._topics(env)), 60)
+            return False, lag == 0
+        return False, False
+
+    def _wait_over(self, committed: bool, settled: bool, deadline: float) -> bool:
+        """Whether the wait ends now, said in one line when it ends for want of anything."""
+        if committed:
+            time.sleep(2)  # a re-send still in flight lands now, and is judged
+            return True
+        if settled:
+            progress(
+                f"[{self._t():4.0f}s] stopped waiting: every input is committed and nothing "
+                f"arrived for {IDLE_SECONDS:.0f}s, so what is missing will not come"
+            )
+            return True
+        if time.monotonic() > deadline:
+            progress(f"[{self._t():4.0f}s] gave up waiting: the round's budget is spent")
+            self.timed_out = True
+            return True
+        return False
 
     def _topics(self, env: dict[str, str]) -> list[str]:
         """Every topic the group consumes."""
@@ -827,34 +926,17 @@ class Round:
 
     def _diagnose(
         self,
-        verdict: Verdict,
-        load: load_mod.Load,
+        evidence: Evidence,
         records: list[dict[str, Any]],
         known_bad: list[bytes],
-        dead: list[Message],
         production: kafka_io.Production,
         accepted: Accepted,
-        background: Background,
-        env: dict[str, str],
     ) -> list[str]:
         """Where each lost event got to: the AIR webhook's answer (for one posted there),
         the input topic, the by-wallet topic, the records topic, and whether the group
         committed past it there."""
-        bootstrap = env["AIRMP_KAFKA_BOOTSTRAP_SERVERS"]
-        by_wallet_topic = f"{self.app_id}-air-by-wallet"
-        on_input = _index(
-            background.call(kafka_helper.read_topic(bootstrap, env["AIRMP_INPUT_TOPIC"]), 150),
-            _EVENT_ID,
-        )
-        by_wallet = background.call(kafka_helper.read_topic(bootstrap, by_wallet_topic), 150)
-        out_records = background.call(
-            kafka_helper.read_topic(bootstrap, env["AIRMP_RECORDS_TOPIC"]), 150
-        )
-        offsets = background.call(kafka_helper.committed(bootstrap, self.app_id), 60)
-        on_by_wallet = _index(by_wallet, _EVENT_ID)
-        on_records = _index(out_records, _RECORD_EVENT_ID)
-        on_dlq = {**_index(dead, _EVENT_ID), **_index(dead, _RECORD_EVENT_ID)}
-        lines: list[str] = []
+        verdict, load = evidence.verdict, evidence.load
+        trail = self._trail(evidence)
         by_id = {r["batch"]["source_request_id"]: r for r in records}
         produced_at: dict[str, list[int]] = {}
         for i, m in enumerate(load.messages):
@@ -870,176 +952,100 @@ class Round:
         details: list[tuple[bool, str]] = []
         for srid in verdict.lost:
             air = by_id[srid]["air"]
-            event_id = air["event_id"]
-            inputs: list[tuple[int, tuple[int, int] | None]] = []
-            told: list[str] = []
-            posted_ok = False  # the webhook answered 200 for it
-            for i in produced_at.get(event_id, []):
-                placed = production.placed[i]
-                if load.messages[i].route == load_mod.WEBHOOK:
-                    hits = on_input.get(event_id, [])  # the edge chose where
-                    placed = (hits[0].partition, hits[0].offset) if hits else None
-                    answer = production.posted.get(i, "posted, never answered 200")
-                    posted_ok = posted_ok or i in production.posted
-                    where = f"p{placed[0]}@{placed[1]}" if placed else "not on the input topic"
-                    told.append(f"#{i} {answer}, {where}")
-                else:
-                    told.append(f"#{i} p{placed[0]}@{placed[1]}" if placed else f"#{i} (not acked)")
-                inputs.append((i, placed))
-            where_in = ", ".join(told)
-            wallet_hits = on_by_wallet.get(event_id, [])
-            record_hits = on_records.get(event_id, [])
-            stage = _stage(
-                inputs, wallet_hits, record_hits, offsets, env["AIRMP_INPUT_TOPIC"],
-                by_wallet_topic, env["AIRMP_RECORDS_TOPIC"], posted_ok,
-            )  # fmt: skip
-            if event_id in on_dlq:
-                reasons = {r.header("airmp-reason")[:80] for r in on_dlq[event_id]}
-                stage += f", dead-lettered ({'; '.join(sorted(reasons))})"
+            indices = produced_at.get(air["event_id"], [])
+            stage, detail = _where_lost(srid, air, indices, load, production, sent, trail)
             stages[stage] += 1
             names[air["event_name"]] += 1
-            details.append(
-                (
-                    "yet" in stage,  # still on its way: less telling than a committed loss
-                    f"lost {srid}: {air['event_name']} wallet {air['wallet_id']} "
-                    f"(eesEventId {event_id}); input {where_in}; "
-                    f"by-wallet {_hits(wallet_hits, by_wallet_topic, offsets)}; "
-                    f"records {_hits(record_hits, env['AIRMP_RECORDS_TOPIC'], offsets)}; "
-                    f"sent to the endpoint: {_answers(sent.get(srid))} -> {stage}",
-                )
-            )
-        if stages:
-            lines.append(
-                "where the lost events stopped: "
-                + ", ".join(f"{k} {v}" for k, v in stages.most_common())
-            )
-            lines.append(
-                "lost by eventName: " + ", ".join(f"{k} {v}" for k, v in names.most_common())
-            )
-            if self.timed_out and any(still for still, _ in details):
-                lines.append(
-                    "the wait ran out of time: an event 'not ... yet' was still uncommitted "
-                    "on its way (slow, not dropped by a commit)"
-                )
-            ordered = [text for _, text in sorted(details, key=lambda d: d[0])]
-            lines += ordered[:MAX_DETAILS]
-            if len(details) > MAX_DETAILS:
-                every = self.work / "lost.txt"
-                every.write_text("\n".join(ordered) + "\n")
-                lines.append(f"... and {len(details) - MAX_DETAILS} more lost, all in {every}")
-        for index in verdict.missing_dead_letters:
-            value = known_bad[index]
-            positions = [i for i, m in enumerate(load.messages) if m.value == value]
-            places = [production.posted.get(i) or production.placed[i] for i in positions]
-            lines.append(
-                f"lost bad input {value[:60]!r}: produced at #{positions} {places}, "
-                "never reached the dead-letter topic"
-            )
-        why = {r.value: (r.header("airmp-stage"), r.header("airmp-reason")) for r in dead}
-        for value in verdict.unexpected_dead_letters[:20]:
-            stage, reason = why.get(value, ("?", "?"))
-            lines.append(f"unexpected dead letter ({stage}: {reason[:100]}): {value[:160]!r}")
-        for dup in [d for d in verdict.duplicates if not d.same][:20]:
-            lines.append(
-                f"duplicate with another id or other events: accepted batch #{dup.index} "
-                f"({dup.source_request_id}) repeats events of #{list(dup.earlier)}"
-            )
+            details.append(("yet" in stage, detail))  # still on its way: less telling
+        lines = self._lost_lines(stages, names, details) if stages else []
+        lines += _other_losses(evidence, known_bad, production)
+        offsets = trail.offsets
         committed = sorted((t, p, o) for (t, p), o in offsets.items() if t.startswith(self.app_id))
         lines.append("committed offsets: " + " ".join(f"{t}[{p}]={o}" for t, p, o in committed))
         return lines
 
+    def _trail(self, evidence: Evidence) -> Trail:
+        """The topics a lost event passes, read again, and the group's commits."""
+        env, background = evidence.env, evidence.background
+        bootstrap = env["AIRMP_KAFKA_BOOTSTRAP_SERVERS"]
+        by_wallet_topic = f"{self.app_id}-air-by-wallet"
+        on_input = background.call(
+            kafka_helper.read_topic(bootstrap, env["AIRMP_INPUT_TOPIC"]), 150
+        )
+        by_wallet = background.call(kafka_helper.read_topic(bootstrap, by_wallet_topic), 150)
+        out_records = background.call(
+            kafka_helper.read_topic(bootstrap, env["AIRMP_RECORDS_TOPIC"]), 150
+        )
+        offsets = background.call(kafka_helper.committed(bootstrap, self.app_id), 60)
+        dead = evidence.dead
+        return Trail(
+            input_topic=env["AIRMP_INPUT_TOPIC"],
+            by_wallet_topic=by_wallet_topic,
+            records_topic=env["AIRMP_RECORDS_TOPIC"],
+            on_input=_index(on_input, _EVENT_ID),
+            on_by_wallet=_index(by_wallet, _EVENT_ID),
+            on_records=_index(out_records, _RECORD_EVENT_ID),
+            on_dlq={**_index(dead, _EVENT_ID), **_index(dead, _RECORD_EVENT_ID)},
+            offsets=offsets,
+        )
+
+    def _lost_lines(
+        self, stages: Counter[str], names: Counter[str], details: list[tuple[bool, str]]
+    ) -> list[str]:
+        """The lost events by stage and by eventName, then each (the first MAX_DETAILS;
+        every one in lost.txt)."""
+        lines = [
+            "where the lost events stopped: "
+            + ", ".join(f"{k} {v}" for k, v in stages.most_common()),
+            "lost by eventName: " + ", ".join(f"{k} {v}" for k, v in names.most_common()),
+        ]
+        if self.timed_out and any(still for still, _ in details):
+            lines.append(
+                "the wait ran out of time: an event 'not ... yet' was still uncommitted "
+                "on its way (slow, not dropped by a commit)"
+            )
+        ordered = [text for _, text in sorted(details, key=lambda d: d[0])]
+        lines += ordered[:MAX_DETAILS]
+        if len(details) > MAX_DETAILS:
+            every = self.work / "lost.txt"
+            every.write_text("\n".join(ordered) + "\n")
+            lines.append(f"... and {len(details) - MAX_DETAILS} more lost, all in {every}")
+        return lines
+
     def _diagnose_rewards(
         self,
-        verdict: Verdict,
-        load: load_mod.Load,
+        evidence: Evidence,
         production: kafka_io.Production,
         granted: Granted,
         air_requests: list[dict[str, Any]],
-        dead: list[Message],
-        background: Background,
-        env: dict[str, str],
     ) -> list[str]:
         """Where each missing reward got to (the reward topic, the group's commit there,
         what AIR was asked), each reward granted twice with AIR's log of it, and each
         refused request that never reached the dead-letter topic."""
-        rewards = verdict.rewards
-        if rewards.ok and not verdict.missing_refusals:
+        verdict, load, env = evidence.verdict, evidence.load, evidence.env
+        if verdict.rewards.ok and not verdict.missing_refusals:
             return []
         bootstrap, topic = env["AIRMP_KAFKA_BOOTSTRAP_SERVERS"], env["AIRMP_REWARD_TOPIC"]
+        background = evidence.background
         offsets = background.call(kafka_helper.committed(bootstrap, self.app_id), 60)
         asked: dict[str, list[dict[str, Any]]] = {}
         for request in air_requests:
             if request.get("reference"):
                 asked.setdefault(request["reference"], []).append(request)
-        produced: dict[bytes, list[str]] = {}
-        passed: set[bytes] = set()  # requests the group committed past (somewhere)
         # Where the edges put the requests they made (found by reference).
         on_topic = _index(
             background.call(kafka_helper.read_topic(bootstrap, topic), 150), _REFERENCE
         )
-        for i, message in enumerate(load.rewards):
-            placed = production.placed[i] if i < len(production.placed) else None
-            where = f"#{i} (not acked)"
-            if message.route != load_mod.KAFKA:
-                hits = [h for r in message.asks for h in on_topic.get(r, [])]
-                where = f"#{i} {production.posted.get(i, 'posted, never answered 200')}: "
-                if message.references:  # each reference's hits are in its own story
-                    where += f"{len(hits)} requests for {len(message.asks)} on the reward topic"
-                else:
-                    where += _hits(hits, topic, offsets) if hits else "not on the reward topic"
-                if any(offsets.get((topic, h.partition), 0) > h.offset for h in hits):
-                    passed.add(message.value)
-            elif placed is not None:
-                committed = offsets.get((topic, placed[0]), 0)
-                where = f"#{i} p{placed[0]}@{placed[1]} (committed {committed})"
-                if committed > placed[1]:
-                    passed.add(message.value)
-            produced.setdefault(message.value, []).append(where)
-        by_reference = {r: m.value for m in load.rewards for r in m.asks}
-        by_asks = {m.value: m.asks for m in load.rewards}
-        on_dlq = {r.value: r for r in dead}
-
-        def story(value: bytes, reference: str) -> str:
-            many = len(by_asks.get(value, ())) > 1  # one of many: where its own request went
-            own = f"; its request {_hits(on_topic.get(reference, []), topic, offsets)}"
-            requests = asked.get(reference, [])
-            answers = ", ".join(_air_answer(r) for r in requests) or "never"
-            letter = on_dlq.get(value)
-            dead_lettered = (
-                f"; dead-lettered at {letter.header('airmp-stage')}: "
-                f"{letter.header('airmp-reason')[:100]}"
-                if letter is not None
-                else ""
-            )
-            where = ", ".join(produced.get(value, [])) or "never produced"
-            state = "committed past it" if value in passed else "not committed yet"
-            where += own if many else ""
-            return f"produced {where}, {state}; AIR answered: {answers}{dead_lettered}"
-
-        lines: list[str] = []
-        for reference in rewards.missing[:MAX_DETAILS]:
-            lines.append(
-                f"reward {reference} never granted: {story(by_reference[reference], reference)}"
-            )
-        if len(rewards.missing) > MAX_DETAILS:
-            lines.append(f"... and {len(rewards.missing) - MAX_DETAILS} more rewards never granted")
-        for reference in rewards.twice[:MAX_DETAILS]:
-            count = granted.counts[reference]
-            value = by_reference.get(reference, b"")
-            lines.append(f"reward {reference} granted {count} times: {story(value, reference)}")
-        for reference in rewards.unexpected[:MAX_DETAILS]:
-            value = by_reference.get(reference, b"")
-            lines.append(
-                f"reward {reference} granted, not to be granted: {story(value, reference)}"
-            )
-        for index in verdict.missing_refusals:
-            value = load.refused[index]
-            reference = next((m.reference for m in load.rewards if m.value == value), "")
-            lines.append(
-                f"refused reward request {value[:80]!r} never dead-lettered at stage "
-                f"{REWARD_STAGE}: {story(value, reference)}"
-            )
-        return lines
+        story = RewardStory(
+            topic=topic,
+            offsets=offsets,
+            on_topic=on_topic,
+            asked=asked,
+            by_asks={m.value: m.asks for m in load.rewards},
+            on_dlq={r.value: r for r in evidence.dead},
+        )
+        story.place(load, production)
+        return _reward_lines(evidence, granted, story)
 
     def _rejected(self, records: list[dict[str, Any]]) -> list[str]:
         ids = [r["batch"]["source_request_id"] for r in records]
@@ -1143,6 +1149,188 @@ def _stage(
     if any(passed(records_topic, h.partition, h.offset) for h in record_hits):
         return "lost in the sink (committed, never accepted)"
     return "not delivered yet (record uncommitted)"
+
+
+@dataclass(frozen=True)
+class Trail:
+    """Where a lost event could be: each topic it passes, indexed by its event id, and the
+    group's committed offsets."""
+
+    input_topic: str
+    by_wallet_topic: str
+    records_topic: str
+    on_input: dict[str, list[Message]]
+    on_by_wallet: dict[str, list[Message]]
+    on_records: dict[str, list[Message]]
+    on_dlq: dict[str, list[Message]]
+    offsets: dict[tuple[str, int], int]
+
+
+def _inputs_of(
+    event_id: str,
+    indices: list[int],
+    load: load_mod.Load,
+    production: kafka_io.Production,
+    trail: Trail,
+) -> tuple[list[tuple[int, tuple[int, int] | None]], list[str], bool]:
+    """(where each copy of a lost event was produced, as told, the webhook answered 200)."""
+    inputs: list[tuple[int, tuple[int, int] | None]] = []
+    told: list[str] = []
+    posted_ok = False  # the webhook answered 200 for it
+    for i in indices:
+        placed = production.placed[i]
+        if load.messages[i].route == load_mod.WEBHOOK:
+            hits = trail.on_input.get(event_id, [])  # the edge chose where
+            placed = (hits[0].partition, hits[0].offset) if hits else None
+            answer = production.posted.get(i, "posted, never answered 200")
+            posted_ok = posted_ok or i in production.posted
+            where = f"p{placed[0]}@{placed[1]}" if placed else "not on the input topic"
+            told.append(f"#{i} {answer}, {where}")
+        else:
+            told.append(f"#{i} p{placed[0]}@{placed[1]}" if placed else f"#{i} (not acked)")
+        inputs.append((i, placed))
+    return inputs, told, posted_ok
+
+
+def _where_lost(
+    srid: str,
+    air: dict[str, Any],
+    indices: list[int],
+    load: load_mod.Load,
+    production: kafka_io.Production,
+    sent: dict[str, Counter[str]],
+    trail: Trail,
+) -> tuple[str, str]:
+    """(the stage a lost event stopped at, its line)."""
+    event_id = air["event_id"]
+    inputs, told, posted_ok = _inputs_of(event_id, indices, load, production, trail)
+    wallet_hits = trail.on_by_wallet.get(event_id, [])
+    record_hits = trail.on_records.get(event_id, [])
+    offsets = trail.offsets
+    stage = _stage(
+        inputs, wallet_hits, record_hits, offsets, trail.input_topic,
+        trail.by_wallet_topic, trail.records_topic, posted_ok,
+    )  # fmt: skip
+    if event_id in trail.on_dlq:
+        reasons = {r.header("airmp-reason")[:80] for r in trail.on_dlq[event_id]}
+        stage += f", dead-lettered ({'; '.join(sorted(reasons))})"
+    detail = (
+        f"lost {srid}: {air['event_name']} wallet {air['wallet_id']} "
+        f"(eesEventId {event_id}); input {', '.join(told)}; "
+        f"by-wallet {_hits(wallet_hits, trail.by_wallet_topic, offsets)}; "
+        f"records {_hits(record_hits, trail.records_topic, offsets)}; "
+        f"sent to the endpoint: {_answers(sent.get(srid))} -> {stage}"
+    )
+    return stage, detail
+
+
+def _other_losses(
+    evidence: Evidence, known_bad: list[bytes], production: kafka_io.Production
+) -> list[str]:
+    """Bad inputs never dead-lettered, dead letters not expected, and duplicates that are
+    not plain re-sends."""
+    verdict, load, dead = evidence.verdict, evidence.load, evidence.dead
+    lines: list[str] = []
+    for index in verdict.missing_dead_letters:
+        value = known_bad[index]
+        positions = [i for i, m in enumerate(load.messages) if m.value == value]
+        places = [production.posted.get(i) or production.placed[i] for i in positions]
+        lines.append(
+            f"lost bad input {value[:60]!r}: produced at #{positions} {places}, "
+            "never reached the dead-letter topic"
+        )
+    why = {r.value: (r.header("airmp-stage"), r.header("airmp-reason")) for r in dead}
+    for value in verdict.unexpected_dead_letters[:20]:
+        stage, reason = why.get(value, ("?", "?"))
+        lines.append(f"unexpected dead letter ({stage}: {reason[:100]}): {value[:160]!r}")
+    for dup in [d for d in verdict.duplicates if not d.same][:20]:
+        lines.append(
+            f"duplicate with another id or other events: accepted batch #{dup.index} "
+            f"({dup.source_request_id}) repeats events of #{list(dup.earlier)}"
+        )
+    return lines
+
+
+@dataclass
+class RewardStory:
+    """What became of one reward request, told from the reward topic, the group's commits,
+    AIR's log and the dead letters; `place` first says where each request was produced."""
+
+    topic: str
+    offsets: dict[tuple[str, int], int]
+    on_topic: dict[str, list[Message]]
+    asked: dict[str, list[dict[str, Any]]]
+    by_asks: dict[bytes, tuple[str, ...]]
+    on_dlq: dict[bytes, Message]
+    produced: dict[bytes, list[str]] = field(default_factory=dict)
+    passed: set[bytes] = field(default_factory=set)  # the group committed past (somewhere)
+
+    def place(self, load: load_mod.Load, production: kafka_io.Production) -> None:
+        topic, offsets = self.topic, self.offsets
+        for i, message in enumerate(load.rewards):
+            placed = production.placed[i] if i < len(production.placed) else None
+            where = f"#{i} (not acked)"
+            if message.route != load_mod.KAFKA:
+                hits = [h for r in message.asks for h in self.on_topic.get(r, [])]
+                where = f"#{i} {production.posted.get(i, 'posted, never answered 200')}: "
+                if message.references:  # each reference's hits are in its own story
+                    where += f"{len(hits)} requests for {len(message.asks)} on the reward topic"
+                else:
+                    where += _hits(hits, topic, offsets) if hits else "not on the reward topic"
+                if any(offsets.get((topic, h.partition), 0) > h.offset for h in hits):
+                    self.passed.add(message.value)
+            elif placed is not None:
+                committed = offsets.get((topic, placed[0]), 0)
+                where = f"#{i} p{placed[0]}@{placed[1]} (committed {committed})"
+                if committed > placed[1]:
+                    self.passed.add(message.value)
+            self.produced.setdefault(message.value, []).append(where)
+
+    def __call__(self, value: bytes, reference: str) -> str:
+        many = len(self.by_asks.get(value, ())) > 1  # one of many: where its own request went
+        own = f"; its request {_hits(self.on_topic.get(reference, []), self.topic, self.offsets)}"
+        requests = self.asked.get(reference, [])
+        answers = ", ".join(_air_answer(r) for r in requests) or "never"
+        letter = self.on_dlq.get(value)
+        dead_lettered = (
+            f"; dead-lettered at {letter.header('airmp-stage')}: "
+            f"{letter.header('airmp-reason')[:100]}"
+            if letter is not None
+            else ""
+        )
+        where = ", ".join(self.produced.get(value, [])) or "never produced"
+        state = "committed past it" if value in self.passed else "not committed yet"
+        where += own if many else ""
+        return f"produced {where}, {state}; AIR answered: {answers}{dead_lettered}"
+
+
+def _reward_lines(evidence: Evidence, granted: Granted, story: RewardStory) -> list[str]:
+    """A line for each reward missing, granted twice or not to be granted, and for each
+    refused request never dead-lettered."""
+    rewards, load = evidence.verdict.rewards, evidence.load
+    by_reference = {r: m.value for m in load.rewards for r in m.asks}
+    lines: list[str] = []
+    for reference in rewards.missing[:MAX_DETAILS]:
+        lines.append(
+            f"reward {reference} never granted: {story(by_reference[reference], reference)}"
+        )
+    if len(rewards.missing) > MAX_DETAILS:
+        lines.append(f"... and {len(rewards.missing) - MAX_DETAILS} more rewards never granted")
+    for reference in rewards.twice[:MAX_DETAILS]:
+        count = granted.counts[reference]
+        value = by_reference.get(reference, b"")
+        lines.append(f"reward {reference} granted {count} times: {story(value, reference)}")
+    for reference in rewards.unexpected[:MAX_DETAILS]:
+        value = by_reference.get(reference, b"")
+        lines.append(f"reward {reference} granted, not to be granted: {story(value, reference)}")
+    for index in evidence.verdict.missing_refusals:
+        value = load.refused[index]
+        reference = next((m.reference for m in load.rewards if m.value == value), "")
+        lines.append(
+            f"refused reward request {value[:80]!r} never dead-lettered at stage "
+            f"{REWARD_STAGE}: {story(value, reference)}"
+        )
+    return lines
 
 
 def _answers(answers: Counter[str] | None) -> str:

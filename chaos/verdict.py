@@ -167,6 +167,29 @@ def events_identity(batch: Batch) -> list[tuple[Any, ...]]:
     return [event_identity(e) for e in batch.get("events") or [] if isinstance(e, Mapping)]
 
 
+def _duplicates(accepted: Sequence[Batch]) -> tuple[list[Duplicate], dict[Any, int]]:
+    """Each accepted batch carrying an event an earlier one carried, and the index of the
+    first accepted copy of each source_request_id."""
+    first_carrier: dict[str, int] = {}
+    duplicates: list[Duplicate] = []
+    first_copy: dict[Any, int] = {}
+    for index, batch in enumerate(accepted):
+        ids = message_ids(batch)
+        earlier = tuple(sorted({first_carrier[m] for m in ids if m in first_carrier}))
+        if earlier:
+            srid = batch.get("source_request_id")
+            same = all(
+                accepted[j].get("source_request_id") == srid
+                and events_identity(accepted[j]) == events_identity(batch)
+                for j in earlier
+            )
+            duplicates.append(Duplicate(index, srid, earlier, same))
+        for m in ids:
+            first_carrier.setdefault(m, index)
+        first_copy.setdefault(batch.get("source_request_id"), index)
+    return duplicates, first_copy
+
+
 def judge(
     events_in: int,
     expected: Iterable[Batch],
@@ -189,24 +212,7 @@ def judge(
         if b.get("source_request_id") not in accepted_ids
     )
 
-    first_carrier: dict[str, int] = {}
-    duplicates: list[Duplicate] = []
-    first_copy: dict[Any, int] = {}
-    for index, batch in enumerate(accepted):
-        ids = message_ids(batch)
-        earlier = tuple(sorted({first_carrier[m] for m in ids if m in first_carrier}))
-        if earlier:
-            srid = batch.get("source_request_id")
-            same = all(
-                accepted[j].get("source_request_id") == srid
-                and events_identity(accepted[j]) == events_identity(batch)
-                for j in earlier
-            )
-            duplicates.append(Duplicate(index, srid, earlier, same))
-        for m in ids:
-            first_carrier.setdefault(m, index)
-        first_copy.setdefault(batch.get("source_request_id"), index)
-
+    duplicates, first_copy = _duplicates(accepted)
     on_dlq = list(dead_letters)
     bad, refusals = set(known_bad), set(refused)
     unexpected = tuple(

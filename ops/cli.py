@@ -29,9 +29,10 @@ from mode.utils.loops import get_event_loop
 
 from config import Settings, SettingsError, load_settings
 from ops import help as help_mod
+from ops import runner
 from streams.app import create_app
 from streams.dead_letters import Stage
-from streams.kafka import BrokerError, quiet_aiokafka
+from streams.kafka import quiet_aiokafka
 from streams.logs import configure as configure_logging
 from streams.logs import faust_options as logging_options
 from streams.topics import ensure_topics
@@ -75,13 +76,17 @@ class worker(faust_worker):
 def create_topics_or_exit(settings: Settings) -> None:
     """The worker's topics, before Faust subscribes; one line and exit 2 when Kafka fails."""
     configure_logging(settings)  # the start-up lines in the chosen format
-    try:
+
+    def create() -> int:
         with quiet_aiokafka():  # our one line replaces aiokafka's "Unable connect" errors
-            # On the loop Faust's worker then runs on (mode's get-or-create loop).
+            # On the loop Faust's worker then runs on (mode's get-or-create loop), not a
+            # new one as `runner.on_loop` would make: hence `guarded` alone.
             get_event_loop().run_until_complete(ensure_topics(settings))
-    except BrokerError as exc:
-        click.echo(f"airmp worker: {exc}", err=True)
-        sys.exit(2)
+        return 0
+
+    status = runner.guarded("airmp worker", create, sys.stderr)
+    if status:
+        sys.exit(status)
 
 
 @cli.command("map")
@@ -97,12 +102,10 @@ def map_command(files: tuple[str, ...], air_lookups: bool) -> None:
     Each input is a JSON object, a JSON array of objects, or JSON Lines. Bad inputs are
     reported on stderr as JSON lines with their reason. Offline unless --air-lookups.
     """
-    from ops.map import map_with_air_lookups, run_map
+    from ops.map import PREFIX, MapOptions, run_map
 
-    settings = read_settings()
-    if air_lookups:
-        sys.exit(map_with_air_lookups(list(files), settings, sys.stdout.buffer, sys.stderr))
-    sys.exit(run_map(list(files), settings, sys.stdout.buffer, sys.stderr))
+    options = functools.partial(MapOptions, files, air_lookups)
+    sys.exit(runner.run(PREFIX, run_map, read_settings(), options, sys.stdout.buffer))
 
 
 @cli.command("mock-mparticle")
@@ -201,11 +204,10 @@ def reward_command(
 
     Exit status: 0 produced, 2 a bad request or Kafka errors (one line).
     """
-    from ops.reward import run_reward
+    from ops.reward import PREFIX, RewardOptions, run_reward
 
-    sys.exit(
-        run_reward(read_settings(), identity, triggers, reference, note, sys.stdout, sys.stderr)
-    )
+    options = functools.partial(RewardOptions, identity, triggers, reference, note)
+    sys.exit(runner.run(PREFIX, run_reward, read_settings(), options, sys.stdout))
 
 
 @cli.command("lag")
@@ -220,9 +222,10 @@ def lag_command(
 
     Exit status: 0 within --max-lag, 1 above it, 2 when Kafka cannot be reached or used.
     """
-    from ops.lag import run_lag
+    from ops.lag import PREFIX, LagOptions, run_lag
 
-    sys.exit(run_lag(read_settings(), list(groups), as_json=as_json, max_lag=max_lag, watch=watch))
+    options = functools.partial(LagOptions, groups, as_json, max_lag, watch)
+    sys.exit(runner.run(PREFIX, run_lag, read_settings(), options, sys.stdout))
 
 
 @cli.command("check")
@@ -233,9 +236,10 @@ def check_command(as_json: bool) -> None:
     One row per check: the brokers, the group, each topic, mParticle's and AIR's
     credentials, the edges' tokens. Exit status: 0 all passed, 1 any failed.
     """
-    from ops.check import run_check
+    from ops.check import CheckOptions, run_check
 
-    sys.exit(run_check(read_settings(), as_json=as_json))
+    options = functools.partial(CheckOptions, as_json)
+    sys.exit(runner.run("airmp check", run_check, read_settings(), options, sys.stdout))
 
 
 @cli.command("replay")
@@ -261,17 +265,13 @@ def replay_command(
     older events never roll a profile back; records keep their source_request_id.
     Exit status: 0 done, 2 bad arguments or Kafka errors (one line).
     """
-    from ops.replay.run import run_replay
+    from ops.replay.run import INTERRUPTED, PREFIX, ReplayOptions, run_replay
 
-    sys.exit(
-        run_replay(
-            read_settings(),
-            from_timestamp=from_timestamp,
-            from_offset=from_offset,
-            to_timestamp=to_timestamp,
-            dry_run=dry_run,
-        )
+    options = functools.partial(ReplayOptions, from_timestamp, from_offset, to_timestamp, dry_run)
+    status = runner.run(
+        PREFIX, run_replay, read_settings(), options, sys.stdout, interrupted=INTERRUPTED
     )
+    sys.exit(status)
 
 
 # --- airmp dead-letters -----------------------------------------------------------------------
@@ -310,25 +310,22 @@ def _selection(
     stages: tuple[str, ...],
     event_names: tuple[str, ...],
 ) -> Selection:
-    """The filters as a `Selection`; a time it cannot read: one line, exit status 2."""
+    """The filters as a `Selection`, times read against now; raises for a time it cannot
+    read (said by the runner: one line, exit status 2)."""
     import time
 
-    from ops.dead_letters.letters import Selection, parse_moment
-    from ops.replay.range import ReplayError
+    from ops.dead_letters.letters import Selection
 
     now = int(time.time() * 1000)
-    try:
-        since_ms = parse_moment(since, "--since", now) if since else None
-        until_ms = parse_moment(until, "--until", now) if until else None
-    except ReplayError as exc:
-        click.echo(f"airmp dead-letters: {exc}", err=True)
-        sys.exit(2)
-    if since_ms is not None and until_ms is not None and until_ms <= since_ms:
-        click.echo("airmp dead-letters: --until must be after --since", err=True)
-        sys.exit(2)
-    return Selection(
-        frozenset(reasons), frozenset(stages), frozenset(event_names), since_ms, until_ms
-    )
+    return Selection.of_options(since, until, reasons, stages, event_names, now)
+
+
+def _dead_letters(command: Callable[..., int], options: Callable[[], Any]) -> NoReturn:
+    """Every `airmp dead-letters` command: read settings, run it, exit with its status."""
+    from ops.dead_letters.run import INTERRUPTED, PREFIX
+
+    settings = read_settings()
+    sys.exit(runner.run(PREFIX, command, settings, options, sys.stdout, interrupted=INTERRUPTED))
 
 
 @dead_letters_group.command("summary")
@@ -339,9 +336,9 @@ def dead_letters_summary(as_json: bool, **filters: Any) -> None:
 
     Exit status: 0 done, 2 bad arguments or Kafka errors (one line).
     """
-    from ops.dead_letters.run import run_summary
+    from ops.dead_letters.run import SummaryOptions, run_summary
 
-    sys.exit(run_summary(read_settings(), _selection(**filters), as_json=as_json))
+    _dead_letters(run_summary, lambda: SummaryOptions(_selection(**filters), as_json))
 
 
 @dead_letters_group.command("show")
@@ -352,9 +349,9 @@ def dead_letters_show(limit: int | None, **filters: Any) -> None:
 
     Exit status: 0 done, 2 bad arguments or Kafka errors (one line).
     """
-    from ops.dead_letters.run import run_show
+    from ops.dead_letters.run import ShowOptions, run_show
 
-    sys.exit(run_show(read_settings(), _selection(**filters), limit=limit))
+    _dead_letters(run_show, lambda: ShowOptions(_selection(**filters), limit))
 
 
 @dead_letters_group.command("redrive")
@@ -373,14 +370,9 @@ def dead_letters_redrive(
     Exit status: 0 done, 1 some could not be re-driven (stage unknown), 2 bad arguments
     or Kafka errors (one line).
     """
-    from ops.dead_letters.run import run_redrive
+    from ops.dead_letters.run import RedriveOptions, run_redrive
 
-    sys.exit(
-        run_redrive(
-            read_settings(),
-            _selection(**filters),
-            everything=everything,
-            limit=limit,
-            dry_run=dry_run,
-        )
+    _dead_letters(
+        run_redrive,
+        lambda: RedriveOptions(_selection(**filters), everything, limit, dry_run),
     )

@@ -9,17 +9,18 @@ lag gauge too).
 
 from __future__ import annotations
 
-import asyncio
-import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import TextIO
 
 import orjson
 
 from config import Settings
-from streams.kafka import BrokerError, PartitionLag, collect_lag, quiet_aiokafka
+from ops.runner import on_loop, say
+from streams.kafka import BrokerError, PartitionLag, collect_lag
 from streams.topics import consumed_topics
+
+PREFIX = "airmp lag"
 
 
 def render_table(rows: list[PartitionLag]) -> str:
@@ -53,47 +54,51 @@ def render_json(rows: list[PartitionLag]) -> str:
     ).decode()
 
 
-def run_lag(
-    settings: Settings,
-    groups: list[str],
-    *,
-    as_json: bool = False,
-    max_lag: int | None = None,
-    watch: float | None = None,
-    out: TextIO | None = None,
-    err: TextIO | None = None,
-) -> int:
-    """Print the lag; 0 when within --max-lag, 1 when above it, 2 when Kafka cannot be used."""
-    out = out or sys.stdout
-    err = err or sys.stderr
-    groups = groups or [settings.app_id]
+@dataclass(frozen=True)
+class LagOptions:
+    groups: tuple[str, ...] = ()  # default: AIRMP_APP_ID
+    as_json: bool = False
+    max_lag: int | None = None
+    watch: float | None = None  # seconds between reports; None: once
+
+
+def run_lag(settings: Settings, options: LagOptions, out: TextIO, err: TextIO) -> int:
+    """Print the lag; 0 when within --max-lag, 1 when above it, 2 when Kafka cannot be used.
+    Once, a Kafka error raises (`ops.runner`: one line, 2); with --watch it is said and the
+    next report tried, and Ctrl-C between reports ends with the last status."""
+    groups = list(options.groups) or [settings.app_id]
     topics = consumed_topics(settings)
+    if options.watch is None:
+        return _report(settings, options, groups, topics, out, err)
     status = 0
-    with quiet_aiokafka():
-        while True:
-            try:
-                rows = asyncio.run(collect_lag(settings, groups, topics))
-            except BrokerError as exc:
-                err.write(f"airmp lag: {exc}\n")
-                err.flush()
-                status = 2
-                if watch is None:
-                    return status
-            else:
-                if watch is not None and not as_json:
-                    out.write(time.strftime("%Y-%m-%d %H:%M:%S") + "\n")
-                out.write((render_json(rows) if as_json else render_table(rows)) + "\n")
-                out.flush()
-                over = [r for r in rows if max_lag is not None and r.lag > max_lag]
-                status = 1 if over else 0
-                if over and not as_json:
-                    err.write(
-                        f"airmp lag: {len(over)} partition(s) lag more than --max-lag {max_lag}\n"
-                    )
-                    err.flush()
-                if watch is None:
-                    return status
-            try:
-                time.sleep(watch)
-            except KeyboardInterrupt:
-                return status
+    while True:
+        try:
+            status = _report(settings, options, groups, topics, out, err)
+        except BrokerError as exc:
+            say(err, PREFIX, str(exc))
+            status = 2
+        try:
+            time.sleep(options.watch)
+        except KeyboardInterrupt:
+            return status
+
+
+def _report(
+    settings: Settings,
+    options: LagOptions,
+    groups: list[str],
+    topics: list[str],
+    out: TextIO,
+    err: TextIO,
+) -> int:
+    """One report on `out`; 1 when a partition lags more than --max-lag, else 0."""
+    rows = on_loop(collect_lag(settings, groups, topics))
+    if options.watch is not None and not options.as_json:
+        out.write(time.strftime("%Y-%m-%d %H:%M:%S") + "\n")
+    out.write((render_json(rows) if options.as_json else render_table(rows)) + "\n")
+    out.flush()
+    max_lag = options.max_lag
+    over = [r for r in rows if max_lag is not None and r.lag > max_lag]
+    if over and not options.as_json:
+        say(err, PREFIX, f"{len(over)} partition(s) lag more than --max-lag {max_lag}")
+    return 1 if over else 0

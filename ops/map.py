@@ -8,60 +8,84 @@ the input only (no clock), so two runs on the same input are byte-identical.
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any, BinaryIO, TextIO
 
 import orjson
 
 from config.settings import Settings
 from mappers import Mapper, MappingOptions, Notification, Rejection, parse, void_lookup
+from ops.errors import UsageError
+from ops.runner import loop
 from sinks import AirClient, ReferenceLookups
 
 STDIN = "-"
+PREFIX = "airmp map"
 
 
 Lookup = Callable[[str, str], "str | None"]  # (walletId, walletTransactionId) -> reference
 
 
-def run_map(
-    paths: list[str],
+@dataclass(frozen=True)
+class MapOptions:
+    paths: tuple[str, ...] = ()  # none: stdin
+    air_lookups: bool = False
+    stdin: BinaryIO | None = None  # default: the process's (tests give their own)
+
+
+def run_map(settings: Settings, options: MapOptions, out: BinaryIO, err: TextIO) -> int:
+    """Map every input in order with one in-memory Mapper; 2 if a file cannot be read.
+    With --air-lookups, a SPEND.VOID whose parent is unknown asks AIR."""
+    if options.air_lookups:
+        return map_with_air_lookups(settings, options, out, err)
+    return map_inputs(settings, options, out, err)
+
+
+def map_inputs(
     settings: Settings,
-    stdout: BinaryIO,
-    stderr: TextIO,
-    stdin: BinaryIO | None = None,
+    options: MapOptions,
+    out: BinaryIO,
+    err: TextIO,
     lookup: Lookup | None = None,
 ) -> int:
-    """Map every input in order with one in-memory Mapper; 2 if a file cannot be read.
-    With `lookup`, a SPEND.VOID whose parent is unknown asks it (`--air-lookups`)."""
+    """`run_map` with `lookup` asked for what a SPEND.VOID's record needs, if given. A file
+    that cannot be read is said and the next one mapped (status 2 at the end)."""
     mapper = Mapper(MappingOptions.from_settings(settings))
     status = 0
-    for path in paths or [STDIN]:
+    for path in options.paths or (STDIN,):
         name = "<stdin>" if path == STDIN else path
         try:
-            data = _read(path, stdin)
+            data = _read(path, options.stdin)
         except OSError as exc:
-            stderr.write(f"airmp map: cannot read {name}: {exc.strerror or exc}\n")
+            err.write(f"{PREFIX}: cannot read {name}: {exc.strerror or exc}\n")
             status = 2
             continue
         for index, raw in _items(data):
-            notification = parse(raw)
-            looked_up = _look_up(mapper, notification, lookup) if lookup else None
-            outcome = mapper.map_notification(notification, looked_up)
-            if outcome.record is not None:
-                stdout.write(orjson.dumps(outcome.record) + b"\n")
-            if outcome.rejection is not None:
-                read = None if isinstance(notification, Rejection) else notification
-                line = {
-                    "source": f"{name}:{index}",
-                    "reason": outcome.rejection.reason,
-                    "event_name": read.event_name if read is not None else None,
-                    "event_id": read.event_id if read is not None else None,
-                }
-                stderr.write(orjson.dumps(line).decode() + "\n")
-    stdout.flush()
+            _map_one(mapper, raw, f"{name}:{index}", lookup, out, err)
+    out.flush()
     return status
+
+
+def _map_one(
+    mapper: Mapper, raw: bytes, source: str, lookup: Lookup | None, out: BinaryIO, err: TextIO
+) -> None:
+    """Its record on `out`, or its rejection as one JSON line on `err`."""
+    notification = parse(raw)
+    looked_up = _look_up(mapper, notification, lookup) if lookup else None
+    outcome = mapper.map_notification(notification, looked_up)
+    if outcome.record is not None:
+        out.write(orjson.dumps(outcome.record) + b"\n")
+    if outcome.rejection is not None:
+        read = None if isinstance(notification, Rejection) else notification
+        line = {
+            "source": source,
+            "reason": outcome.rejection.reason,
+            "event_name": read.event_name if read is not None else None,
+            "event_id": read.event_id if read is not None else None,
+        }
+        err.write(orjson.dumps(line).decode() + "\n")
 
 
 def _look_up(
@@ -75,24 +99,21 @@ def _look_up(
 
 
 def map_with_air_lookups(
-    paths: list[str], settings: Settings, stdout: BinaryIO, stderr: TextIO
+    settings: Settings, options: MapOptions, out: BinaryIO, err: TextIO
 ) -> int:
     """`airmp map --air-lookups`: as run_map, asking AIR (the configured client) for what
     a SPEND.VOID's record needs and wallet state does not know."""
     if not settings.air_enabled:
-        stderr.write(
-            "airmp map: --air-lookups needs AIRMP_AIR_CLIENT_ID, _SECRET and _WALLET_URL\n"
-        )
-        return 2
-    with asyncio.Runner() as runner:
+        raise UsageError("--air-lookups needs AIRMP_AIR_CLIENT_ID, _SECRET and _WALLET_URL")
+    with loop() as runner:
         client = AirClient.from_settings(settings)
         lookups = ReferenceLookups(client)
         try:
-            return run_map(
-                paths,
+            return map_inputs(
                 settings,
-                stdout,
-                stderr,
+                options,
+                out,
+                err,
                 lookup=lambda w, t: runner.run(lookups.reference(w, t)),
             )
         finally:

@@ -3,14 +3,26 @@ trying a trigger). The worker's reward agent asks AIR for it, once."""
 
 from __future__ import annotations
 
-import asyncio
+from dataclasses import dataclass
 from typing import TextIO
 
 from pydantic import ValidationError
 
 from config import Settings
 from mappers.rewards import RewardRequest
-from streams.kafka import BrokerError, KafkaClients, quiet_aiokafka
+from ops.errors import UsageError
+from ops.runner import on_loop
+from streams.kafka import KafkaClients
+
+PREFIX = "airmp reward"
+
+
+@dataclass(frozen=True)
+class RewardOptions:
+    identity: str
+    triggers: tuple[str, ...]
+    reference: str | None = None
+    note: str | None = None
 
 
 async def produce_reward(settings: Settings, request: RewardRequest) -> tuple[int, int]:
@@ -23,35 +35,28 @@ async def produce_reward(settings: Settings, request: RewardRequest) -> tuple[in
         return int(meta.partition), int(meta.offset)
 
 
-def run_reward(
-    settings: Settings,
-    identity: str,
-    triggers: tuple[str, ...],
-    reference: str | None,
-    note: str | None,
-    out: TextIO,
-    err: TextIO,
-) -> int:
-    """Exit status: 0 produced, 2 a bad request or Kafka errors (one line)."""
+def _request(options: RewardOptions) -> RewardRequest:
+    """The request; `UsageError` naming the first field pydantic refused."""
     try:
-        request = RewardRequest.by_hand(identity, triggers, reference=reference, note=note)
+        return RewardRequest.by_hand(
+            options.identity, options.triggers, reference=options.reference, note=options.note
+        )
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
-        err.write(f"airmp reward: {where}: {first['msg']}\n")
-        return 2
-    try:
-        with quiet_aiokafka():
-            partition, offset = asyncio.run(produce_reward(settings, request))
-    except BrokerError as exc:
-        err.write(f"airmp reward: {exc}\n")
-        return 2
+        raise UsageError(f"{where}: {first['msg']}") from None
+
+
+def run_reward(settings: Settings, options: RewardOptions, out: TextIO, err: TextIO) -> int:
+    """Exit status: 0 produced; a bad request or Kafka errors raise (`ops.runner`: 2)."""
+    request = _request(options)
+    partition, offset = on_loop(produce_reward(settings, request))
     out.write(
-        f"reward {request.reference} for {len(triggers)} trigger(s) on"
+        f"reward {request.reference} for {len(options.triggers)} trigger(s) on"
         f" {settings.reward_topic}[{partition}]@{offset}\n"
     )
     if not settings.air_enabled:
         err.write(
-            "airmp reward: note: AIR credentials are not set here; a worker with them sends it\n"
+            f"{PREFIX}: note: AIR credentials are not set here; a worker with them sends it\n"
         )
     return 0

@@ -43,6 +43,7 @@ import yaml
 from demo import mapped, profile_of
 
 from config.settings import Settings
+from mappers.errors import AirmpError
 from testkit import firehose, journeys
 from testkit.cases import CASES
 from testkit.kafka import lag, produce, read_topic
@@ -60,7 +61,7 @@ HOLD_SECONDS = 2.0  # mParticle (local) holds each 202 this long while the worke
 TIMEOUT = 180.0
 
 
-class Failed(Exception):
+class Failed(AirmpError):
     """A check that did not hold: the message is the verdict line's reason."""
 
 

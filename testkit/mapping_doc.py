@@ -33,15 +33,14 @@ from mappers.vocabulary import (
 from testkit import mapping_words as words
 from testkit.builders import raw
 from testkit.cases import CASES
+from testkit.errors import Undocumented
+
+__all__ = ["COMMAND", "DOC", "Undocumented", "render"]
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "mapping.md"
 COMMAND = "make mapping-doc"
 OPTIONS = MappingOptions(strict=True)  # the defaults: `other` <- CARD, `customer_id` <- walletId
 EXAMPLE_CHARS = 60
-
-
-class Undocumented(ValueError):
-    """The registry or a mapper says something testkit/mapping_words.py does not describe."""
 
 
 @dataclass(slots=True)

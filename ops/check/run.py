@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TextIO
 
 from config import Settings
@@ -14,7 +14,8 @@ from ops.check.kafka_rows import kafka_rows
 from ops.check.rows import Row, exit_status, render_json, render_table
 from ops.check.services import probe_air, probe_mparticle
 from ops.check.settings_rows import edge_rows, settings_row
-from streams.kafka import BrokerError, quiet_aiokafka
+from ops.runner import on_loop
+from streams.kafka import BrokerError
 
 
 async def _kafka(settings: Settings) -> KafkaFacts | BrokerError:
@@ -38,17 +39,17 @@ async def check_rows(settings: Settings, environ: Mapping[str, str]) -> list[Row
     ]
 
 
-def run_check(
-    settings: Settings,
-    *,
-    as_json: bool = False,
-    environ: Mapping[str, str] | None = None,
-    out: TextIO | None = None,
-) -> int:
-    """Print the rows; 1 when any check failed, else 0."""
-    out = out or sys.stdout
-    with quiet_aiokafka():  # a failed connection is the brokers' row, not aiokafka's ERROR
-        rows = asyncio.run(check_rows(settings, os.environ if environ is None else environ))
-    out.write((render_json(rows) if as_json else render_table(rows)) + "\n")
+@dataclass(frozen=True)
+class CheckOptions:
+    as_json: bool = False
+    environ: Mapping[str, str] | None = None  # default: the process's environment (tests)
+
+
+def run_check(settings: Settings, options: CheckOptions, out: TextIO, err: TextIO) -> int:
+    """Print the rows; 1 when any check failed, else 0. A Kafka that cannot be used is the
+    brokers' row, not an error (`_kafka`), so nothing is left for the runner to say."""
+    environ = os.environ if options.environ is None else options.environ
+    rows = on_loop(check_rows(settings, environ))
+    out.write((render_json(rows) if options.as_json else render_table(rows)) + "\n")
     out.flush()
     return exit_status(rows)

@@ -13,6 +13,7 @@ import orjson
 
 import mappers
 from config import Settings
+from ops.errors import DeadLettersError
 from ops.replay.range import parse_time
 from streams.dead_letters import (
     H_DETAIL,
@@ -165,6 +166,26 @@ class Selection:
             or self.event_names
             or self.since_ms is not None
             or self.until_ms is not None
+        )
+
+    @classmethod
+    def of_options(
+        cls,
+        since: str | None,
+        until: str | None,
+        reasons: tuple[str, ...],
+        stages: tuple[str, ...],
+        event_names: tuple[str, ...],
+        now_ms: int,
+    ) -> Selection:
+        """The command line's filters; `ReplayError` for a time it cannot read,
+        `DeadLettersError` for --until not after --since."""
+        since_ms = parse_moment(since, "--since", now_ms) if since else None
+        until_ms = parse_moment(until, "--until", now_ms) if until else None
+        if since_ms is not None and until_ms is not None and until_ms <= since_ms:
+            raise DeadLettersError("--until must be after --since")
+        return cls(
+            frozenset(reasons), frozenset(stages), frozenset(event_names), since_ms, until_ms
         )
 
     def matches(self, letter: DeadLetter) -> bool:

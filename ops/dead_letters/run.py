@@ -4,7 +4,6 @@ on stderr, exit status. What each command does is in `ops.dead_letters`."""
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -17,18 +16,39 @@ from aiokafka import AIOKafkaProducer
 from config import Settings
 from ops.dead_letters.letters import DeadLetter, Selection, Summary, redrive_headers, redrive_topic
 from ops.dead_letters.letters import render as render_letter
+from ops.errors import DeadLettersError
 from ops.replay.range import ReplayRange
+from ops.runner import on_loop, say
 from ops.topic_reader import Progress, duration, partitions_of, range_consumer, read_spans, spans
 from streams.dead_letters import Stage
-from streams.kafka import BrokerError, KafkaClients, quiet_aiokafka
+from streams.kafka import KafkaClients
 
 PREFIX = "airmp dead-letters"
 SEND_WINDOW = 500  # re-driven messages handed to the producer before waiting for their acks
+INTERRUPTED = "interrupted"  # Ctrl-C's line (ops.runner): the range read is all it leaves
 Handle = Callable[[DeadLetter], Awaitable[bool]]  # False: stop reading
 
+__all__ = ["DeadLettersError", "RedriveOptions", "ShowOptions", "SummaryOptions"]
 
-class DeadLettersError(Exception):
-    """Bad arguments, or no dead-letter topic: one line, exit status 2."""
+
+@dataclass(frozen=True)
+class SummaryOptions:
+    selection: Selection
+    as_json: bool = False
+
+
+@dataclass(frozen=True)
+class ShowOptions:
+    selection: Selection
+    limit: int | None = None
+
+
+@dataclass(frozen=True)
+class RedriveOptions:
+    selection: Selection
+    everything: bool = False  # --all: no filter needed
+    limit: int | None = None
+    dry_run: bool = False
 
 
 @dataclass
@@ -80,26 +100,17 @@ async def scan(
 
 
 def _say(err: TextIO, text: str) -> None:
-    err.write(f"{PREFIX}: {text}\n")
-    err.flush()
+    say(err, PREFIX, text)
 
 
-def execute(settings: Settings, work: Callable[[KafkaClients], Awaitable[int]], err: TextIO) -> int:
-    """`work`'s exit status; 2 with one line for Kafka errors, 130 on Ctrl-C."""
+def execute(settings: Settings, work: Callable[[KafkaClients], Awaitable[int]]) -> int:
+    """`work`'s exit status, with the Kafka clients; errors raise (`ops.runner`)."""
 
     async def main() -> int:
         async with KafkaClients(settings) as kafka:
             return await work(kafka)
 
-    try:
-        with quiet_aiokafka():
-            return asyncio.run(main())
-    except (DeadLettersError, BrokerError) as exc:
-        _say(err, str(exc))
-        return 2
-    except KeyboardInterrupt:
-        _say(err, "interrupted")
-        return 130
+    return on_loop(main())
 
 
 def _read_line(settings: Settings, done: Scan) -> str:
@@ -112,16 +123,9 @@ def _read_line(settings: Settings, done: Scan) -> str:
 # --- summary and show ---------------------------------------------------------------------
 
 
-def run_summary(
-    settings: Settings,
-    selection: Selection,
-    *,
-    as_json: bool = False,
-    out: TextIO | None = None,
-    err: TextIO | None = None,
-) -> int:
+def run_summary(settings: Settings, options: SummaryOptions, out: TextIO, err: TextIO) -> int:
     """Counts by reason x stage x eventName on stdout (a table, or one JSON object)."""
-    out, err = out or sys.stdout, err or sys.stderr
+    selection = options.selection
     summary = Summary()
 
     async def count(letter: DeadLetter) -> bool:
@@ -133,24 +137,16 @@ def run_summary(
         _say(err, _read_line(settings, done))
         return 0
 
-    status = execute(settings, work, err)
-    if status == 0:
-        text = orjson.dumps(summary.as_json()).decode() if as_json else summary.table()
-        out.write(text + "\n")
-        out.flush()
+    status = execute(settings, work)
+    text = orjson.dumps(summary.as_json()).decode() if options.as_json else summary.table()
+    out.write(text + "\n")
+    out.flush()
     return status
 
 
-def run_show(
-    settings: Settings,
-    selection: Selection,
-    *,
-    limit: int | None = None,
-    out: TextIO | None = None,
-    err: TextIO | None = None,
-) -> int:
+def run_show(settings: Settings, options: ShowOptions, out: TextIO, err: TextIO) -> int:
     """Each selected dead letter on stdout, a blank line between, at most `limit`."""
-    out, err = out or sys.stdout, err or sys.stderr
+    selection, limit = options.selection, options.limit
     shown = 0
 
     async def show(letter: DeadLetter) -> bool:
@@ -165,7 +161,7 @@ def run_show(
         _say(err, f"{_read_line(settings, done)}, {shown} shown")
         return 0
 
-    return execute(settings, work, err)
+    return execute(settings, work)
 
 
 # --- redrive --------------------------------------------------------------------------------
@@ -238,21 +234,14 @@ class Redriver:
         return line + ("; dry run, nothing produced" if self.producer is None else "")
 
 
-def run_redrive(
-    settings: Settings,
-    selection: Selection,
-    *,
-    everything: bool = False,
-    limit: int | None = None,
-    dry_run: bool = False,
-    out: TextIO | None = None,
-    err: TextIO | None = None,
-) -> int:
-    """0 re-driven; 1 some selected could not be (unknown stage); 2 bad arguments or Kafka."""
-    out, err = out or sys.stdout, err or sys.stderr
-    if selection.everything and not everything:
-        _say(err, "give a filter (--reason, --stage, --event-name, --since, --until) or --all")
-        return 2
+def run_redrive(settings: Settings, options: RedriveOptions, out: TextIO, err: TextIO) -> int:
+    """0 re-driven; 1 some selected could not be (unknown stage); bad arguments or Kafka
+    errors raise (`ops.runner`: one line, 2)."""
+    selection, limit, dry_run = options.selection, options.limit, options.dry_run
+    if selection.everything and not options.everything:
+        raise DeadLettersError(
+            "give a filter (--reason, --stage, --event-name, --since, --until) or --all"
+        )
 
     async def work(kafka: KafkaClients) -> int:
         producer = None if dry_run else await kafka.producer(linger_ms=5)
@@ -271,4 +260,4 @@ def run_redrive(
         _say(err, redriver.summary())
         return 1 if redriver.done.unknown_stage else 0
 
-    return execute(settings, work, err)
+    return execute(settings, work)

@@ -10,11 +10,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from ops.errors import ReplayError
+
+__all__ = ["Bounds", "ReplayError", "ReplayRange", "Span", "parse_offsets", "parse_time"]
+
 _EPOCH_MS = re.compile(r"^\d+$")
-
-
-class ReplayError(Exception):
-    """Bad arguments, or a topic that cannot be replayed: one line, exit status 2."""
 
 
 def parse_time(text: str, option: str) -> int:

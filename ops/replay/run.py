@@ -6,8 +6,8 @@ See `ops.replay` for what a replay does; the decisions are in `range` and `repla
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
+from dataclasses import dataclass
 from typing import IO, Any, TextIO
 
 import orjson
@@ -17,12 +17,15 @@ import mappers
 from config import Settings
 from ops.replay.range import ReplayError, ReplayRange, Span
 from ops.replay.replayer import Replayer, Totals, tag_of
+from ops.runner import on_loop, say
 from ops.topic_reader import Progress, duration, partitions_of, range_consumer, read_spans
 from ops.topic_reader import spans as spans_of
-from streams.kafka import BrokerError, KafkaClients, quiet_aiokafka
+from streams.kafka import KafkaClients
 
 SEND_WINDOW = 1000  # records handed to the producer before waiting for their acks
 PREFIX = "airmp replay"
+# Ctrl-C's line (ops.runner): what an interrupted replay leaves behind.
+INTERRUPTED = "interrupted; records already written stay written (re-sending is safe)"
 
 
 def changelog_topic(settings: Settings) -> str:
@@ -142,45 +145,36 @@ async def replay(
 
 
 def _say(err: TextIO, text: str) -> None:
-    err.write(f"{PREFIX}: {text}\n")
-    err.flush()
+    say(err, PREFIX, text)
 
 
-def run_replay(
-    settings: Settings,
-    *,
-    from_timestamp: str | None,
-    from_offset: str | None,
-    to_timestamp: str | None,
-    dry_run: str | None,
-    err: TextIO | None = None,
-) -> int:
-    """0 when the range was replayed; 2 with one line for bad arguments or Kafka errors."""
-    err = err or sys.stderr
+@dataclass(frozen=True)
+class ReplayOptions:
+    from_timestamp: str | None = None
+    from_offset: str | None = None
+    to_timestamp: str | None = None
+    dry_run: str | None = None  # a file for the records, "-" stdout; None: the records topic
+
+
+def _dry_run_file(dry_run: str, out: TextIO) -> IO[bytes]:
     try:
-        rng = ReplayRange.from_options(from_timestamp, from_offset, to_timestamp)
-    except ReplayError as exc:
-        _say(err, str(exc))
-        return 2
-    handle: IO[bytes] | None = None
-    name = ""
-    if dry_run is not None:
-        name = "<stdout>" if dry_run == "-" else dry_run
-        try:
-            handle = sys.stdout.buffer if dry_run == "-" else open(dry_run, "wb")  # noqa: SIM115
-        except OSError as exc:
-            _say(err, f"cannot write --dry-run {dry_run}: {exc.strerror or exc}")
-            return 2
+        return out.buffer if dry_run == "-" else open(dry_run, "wb")
+    except OSError as exc:
+        raise ReplayError(f"cannot write --dry-run {dry_run}: {exc.strerror or exc}") from None
+
+
+def run_replay(settings: Settings, options: ReplayOptions, out: TextIO, err: TextIO) -> int:
+    """0 when the range was replayed; bad arguments or Kafka errors raise (`ops.runner`:
+    one line, 2). Records go to the records topic or the --dry-run file, never to `out`."""
+    rng = ReplayRange.from_options(
+        options.from_timestamp, options.from_offset, options.to_timestamp
+    )
+    dry_run = options.dry_run
+    handle = None if dry_run is None else _dry_run_file(dry_run, out)
+    name = "" if dry_run is None else "<stdout>" if dry_run == "-" else dry_run
     started = time.monotonic()
     try:
-        with quiet_aiokafka():
-            totals = asyncio.run(replay(settings, rng, handle, name, err))
-    except (ReplayError, BrokerError) as exc:
-        _say(err, str(exc))
-        return 2
-    except KeyboardInterrupt:
-        _say(err, "interrupted; records already written stay written (re-sending is safe)")
-        return 130
+        totals = on_loop(replay(settings, rng, handle, name, err))
     finally:
         if handle is not None and dry_run != "-":
             handle.close()

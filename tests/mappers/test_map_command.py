@@ -9,7 +9,7 @@ from pathlib import Path
 import orjson
 
 from config.settings import Settings
-from ops.map import run_map
+from ops.map import MapOptions, run_map
 from testkit.cases import settle, spend
 
 SETTINGS = Settings()  # type: ignore[call-arg]
@@ -17,7 +17,7 @@ SETTINGS = Settings()  # type: ignore[call-arg]
 
 def _run(paths: list[str], stdin: bytes = b"") -> tuple[int, bytes, str]:
     out, err = io.BytesIO(), io.StringIO()
-    status = run_map(paths, SETTINGS, out, err, stdin=io.BytesIO(stdin))
+    status = run_map(SETTINGS, MapOptions(tuple(paths), stdin=io.BytesIO(stdin)), out, err)
     return status, out.getvalue(), err.getvalue()
 
 

@@ -4,6 +4,7 @@ which headers a dead letter is re-driven."""
 
 from __future__ import annotations
 
+import functools
 import io
 
 import orjson
@@ -11,6 +12,7 @@ import pytest
 
 from config import load_settings
 from mappers import RejectReason
+from ops import runner
 from ops.dead_letters.letters import (
     DeadLetter,
     Selection,
@@ -25,7 +27,7 @@ from ops.dead_letters.letters import (
     redrive_topic,
     render,
 )
-from ops.dead_letters.run import run_redrive
+from ops.dead_letters.run import PREFIX, RedriveOptions, run_redrive
 from sinks.report import RefusalReason
 from streams import dead_letters, source
 from streams.dead_letters import Fault, Stage
@@ -269,7 +271,8 @@ def test_iso_ms() -> None:
 
 def test_redrive_wants_a_filter_or_all() -> None:
     err = io.StringIO()
-    assert run_redrive(SETTINGS, Selection(), out=io.StringIO(), err=err) == 2
+    options = functools.partial(RedriveOptions, Selection())
+    assert runner.run(PREFIX, run_redrive, SETTINGS, options, io.StringIO(), err) == 2
     assert err.getvalue() == (
         "airmp dead-letters: give a filter (--reason, --stage, --event-name, --since, --until)"
         " or --all\n"
