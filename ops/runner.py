@@ -9,9 +9,8 @@ all of them is here only:
   the command prints its own one line instead;
 - `OpsError` (ops/errors.py) and Kafka's `BrokerError`: the message on one line after the
   command's prefix, exit status 2;
-- Ctrl-C: exit status 130 and the command's `interrupted` line, for the commands that say
-  what an interruption leaves behind (replay, dead-letters); the others leave it to click
-  ("Aborted!", exit status 1), as they always have.
+- Ctrl-C: exit status 130 and one line, the command's own `interrupted` line where it says
+  what an interruption leaves behind (replay, dead-letters), else "interrupted".
 """
 
 from __future__ import annotations
@@ -46,16 +45,14 @@ def guarded(
     prefix: str, work: Callable[[], int], err: TextIO, *, interrupted: str | None = None
 ) -> int:
     """`work`'s exit status; 2 with one line for our errors and Kafka's; 130 with the
-    `interrupted` line on Ctrl-C when it is given (else Ctrl-C goes on up)."""
+    `interrupted` line (or "interrupted") on Ctrl-C."""
     try:
         return work()
     except ONE_LINE as exc:
         say(err, prefix, str(exc))
         return 2
     except KeyboardInterrupt:
-        if interrupted is None:
-            raise
-        say(err, prefix, interrupted)
+        say(err, prefix, interrupted or "interrupted")
         return INTERRUPTED
 
 
