@@ -101,6 +101,10 @@ class Settings(BaseSettings):
         description="largest notification handled (and dead-lettered)",
     )
     store: str = Field("rocksdb://", description="Faust table store: rocksdb:// or memory://")
+    # Faust's table_standby_replicas (its default, 1): a warm copy of each table partition
+    # on another worker, so losing a node costs the changelog's tail, not a rebuild
+    # (docs/capacity.md); a volume then holds twice its share.
+    table_standby_replicas: int = Field(1, ge=0, le=5, description="standby copies of state")
     data_dir: str = Field("var/airmp-data", description="where table stores live")
     # Faust's RocksDB defaults (64 MiB x 3 memtables and a 2 GiB block cache per partition)
     # let a worker's RSS grow with every state write for hundreds of MiB before it levels.

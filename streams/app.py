@@ -219,6 +219,7 @@ def app_options(settings: Settings) -> dict[str, Any]:
         # commits before the worker rejoins; the group waits that long for it, so no joining
         # worker gets a partition its previous owner has not committed (docs/reliability.md).
         "broker_rebalance_timeout": rebalance_timeout(settings),
+        "table_standby_replicas": settings.table_standby_replicas,
         "broker_request_timeout": max(90.0, rebalance_timeout(settings) + 30.0),  # the join
         "producer_acks": -1,
         # Any notification the input topic took must fit the by-wallet and dead-letter topics.

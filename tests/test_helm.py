@@ -413,6 +413,7 @@ def test_the_chart_defaults_are_the_workers_own(default: Objects, monkeypatch: A
     # The group waits this long for a revoking worker (streams/app.py): the grace and 30 s.
     assert rebalance_timeout(settings) == 60.0
     assert settings.topic_partitions == 12 and settings.app_id == "airmp"  # docs/capacity.md
+    assert settings.table_standby_replicas == defaults["table_standby_replicas"] == 1
 
 
 @pytest.mark.parametrize("values", ["default", "all-on"])

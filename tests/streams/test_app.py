@@ -81,3 +81,13 @@ def test_an_edges_only_worker_keeps_no_state_and_a_group_of_its_own() -> None:
     )
     edges = made(agents_enabled=False)
     assert (edges.conf.id, list(edges.tables), list(edges.agents)) == ("shop-edges", [], [])
+
+
+def test_the_standby_count_is_a_setting_passed_to_faust() -> None:
+    def standbys(**overrides: Any) -> object:
+        settings = load_settings(
+            kafka_bootstrap_servers="127.0.0.1:9", store="memory://", **overrides
+        )
+        return worker_app.create_app(settings).conf.table_standby_replicas
+
+    assert (standbys(), standbys(table_standby_replicas=0)) == (1, 0)

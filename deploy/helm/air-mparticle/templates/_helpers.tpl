@@ -98,6 +98,7 @@ with deliveries in flight, so the chart refuses it. */}}
   "AIRMP_MPARTICLE_API_ENDPOINT" $v.mparticle.endpoint
   "AIRMP_MPARTICLE_ENVIRONMENT" $v.mparticle.environment
   "AIRMP_DELIVERY_GRACE_SECONDS" (toString $v.deliveryGraceSeconds)
+  "AIRMP_TABLE_STANDBY_REPLICAS" (toString $v.standbyReplicas)
   "AIRMP_WEB_PORT" (toString $v.webPort)
   "AIRMP_DATA_DIR" "/data"
 }}
