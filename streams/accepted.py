@@ -60,15 +60,17 @@ def remember(
     table: TableT[bytes, Any], events: Sequence[EventT], records: Sequence[dict[str, Any]]
 ) -> None:
     """Add the accepted records' batch ids to their users' entries: one write per user."""
-    new: dict[bytes, tuple[EventT, list[str]]] = {}
+    new: dict[bytes, list[str]] = {}
+    last: dict[bytes, EventT] = {}  # a user's records share a partition: any one will do
     for event, record in zip(events, records, strict=True):
         rid = source_request_id(record)
         if rid is not None:
             key = bytes(event.key or b"")
-            new[key] = (event, [*new.get(key, (event, []))[1], rid])
-    for key, (event, ids) in new.items():
+            new.setdefault(key, []).append(rid)
+            last[key] = event
+    for key, ids in new.items():
         kept = [i for i in accepted_ids(table, key) if i not in ids]
-        with as_current(event):
+        with as_current(last[key]):
             table[key] = {"ids": [*kept, *ids][-MAX_PER_USER:]}
 
 
